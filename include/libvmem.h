@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * libvmem.h -- volatile memory pools in files, device DAX or caller memory.
+ *
+ * A drop-in for the libvmem 1.1 interface: programs written for it build and
+ * run unchanged.  See libvmem(7).
+ */
+#ifndef LIBVMEM_H
+#define LIBVMEM_H 1
+
+#include <stddef.h>
+#include <wchar.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/*
+ * The opaque pool handle.  Only the struct tag differs from libvmem 1.1
+ * ("struct vmem" would clash with the C++ namespace vmem); code that says
+ * VMEM * is unaffected.
+ */
+typedef struct vmem_pool VMEM;
+
+/* the smallest pool vmem_create and vmem_create_in_region accept */
+#define VMEM_MIN_POOL ((size_t)(1024 * 1024 * 14)) /* 14 MiB */
+
+#define VMEM_MAJOR_VERSION 1
+#define VMEM_MINOR_VERSION 1
+
+/* pool life cycle: vmem_create(3) */
+VMEM *vmem_create(const char *dir, size_t size);
+VMEM *vmem_create_in_region(void *addr, size_t size);
+void vmem_delete(VMEM *vmp);
+
+/* library-wide: vmem_check_version(3), vmem_set_funcs(3), vmem_errormsg(3) */
+const char *vmem_check_version(unsigned major_required, unsigned minor_required);
+void vmem_set_funcs(void *(*malloc_func)(size_t size), void (*free_func)(void *ptr),
+		    void *(*realloc_func)(void *ptr, size_t size),
+		    char *(*strdup_func)(const char *s), void (*print_func)(const char *s));
+const char *vmem_errormsg(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* LIBVMEM_H */

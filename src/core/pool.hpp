@@ -1,0 +1,46 @@
+// SPDX-License-Identifier: BSD-3-Clause
+// pool.hpp -- creating and deleting pools: mapping, header, directory entry.
+//
+// Each function reports its own failures through VMEM_FAIL (errno plus
+// vmem_errormsg) and undoes every step it took, so a failed call leaves no
+// descriptor, mapping, file or directory entry behind.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "core/pool_header.hpp"
+
+namespace vmem::core {
+
+// The library's record of a live pool, kept outside the pool in bookkeeping
+// memory: what delete needs to tear the pool down, which must not depend on
+// memory the program may have scribbled over.
+struct PoolRecord {
+	uintptr_t base;       // the handle
+	size_t size;          // bytes the pool spans
+	void *mapping;        // what delete unmaps (nullptr for a region)
+	size_t mapping_size;
+	int fd;               // backing file, -1 for none
+	uint32_t flags;       // PoolFlags
+	char *path;           // the directory or device it was created in (nullptr for a region)
+};
+
+// A pool in a new unnamed file in `dir`, `size` bytes (at least VMEM_MIN_POOL).
+PoolHeader *create_in_directory(const char *dir, size_t size) noexcept;
+
+// A pool on the whole device DAX `device`, which must hold at least `size` bytes.
+PoolHeader *create_on_device_dax(const char *device, size_t size) noexcept;
+
+// A pool inside the caller's page-aligned, mapped region [addr, addr + size).
+PoolHeader *create_in_region(void *addr, size_t size) noexcept;
+
+// Deletes the live pool whose handle is `base`; false (EINVAL) when there is none.
+bool destroy(uintptr_t base) noexcept;
+
+inline uintptr_t handle_of(const PoolHeader *header) noexcept
+{
+	return static_cast<uintptr_t>(header->base);
+}
+
+} // namespace vmem::core

@@ -1,0 +1,303 @@
+// SPDX-License-Identifier: BSD-3-Clause
+// os.cpp -- the Linux implementation of os.hpp.
+#include "platform/os.hpp"
+
+#include <cerrno>
+#include <climits>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+#include <fcntl.h>
+#include <libpmem.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+namespace vmem::os {
+
+size_t page_size() noexcept
+{
+	static const size_t size = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+	return size;
+}
+
+// A character device is device DAX when its sysfs subsystem link ends in
+// "dax".  Returns 0 and the answer, or the errno of resolving the link.
+static int classify_chardev(const struct stat &st, PathKind *kind) noexcept
+{
+	char link[64];
+	std::snprintf(link, sizeof(link), "/sys/dev/char/%u:%u/subsystem", major(st.st_rdev),
+		      minor(st.st_rdev));
+	char resolved[PATH_MAX];
+	if (realpath(link, resolved) == nullptr)
+		return errno;
+	const char *last = std::strrchr(resolved, '/');
+	bool dax = last != nullptr && std::strcmp(last + 1, "dax") == 0;
+	*kind = dax ? PathKind::device_dax : PathKind::other_chardev;
+	return 0;
+}
+
+int classify_path(const char *path, PathKind *kind) noexcept
+{
+	struct stat st;
+	if (stat(path, &st) != 0) {
+		if (errno == ENOENT) {
+			*kind = PathKind::missing;
+			return 0;
+		}
+		return errno;
+	}
+	if (S_ISDIR(st.st_mode))
+		*kind = PathKind::directory;
+	else if (S_ISCHR(st.st_mode))
+		return classify_chardev(st, kind);
+	else
+		*kind = PathKind::other;
+	return 0;
+}
+
+// mkstemp + unlink with every signal blocked, so no handler can run while
+// the file still has a name (and leave it behind if the process dies there).
+static int open_named_then_unlink(const char *dir, int *fd) noexcept
+{
+	char path[PATH_MAX];
+	int n = std::snprintf(path, sizeof(path), "%s/vmem.XXXXXX", dir);
+	if (n < 0 || static_cast<size_t>(n) >= sizeof(path))
+		return ENAMETOOLONG;
+
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	mode_t old_mask = umask(S_IRWXG | S_IRWXO);
+	int file = mkostemp(path, O_CLOEXEC);
+	int err = file < 0 ? errno : 0;
+	umask(old_mask);
+	if (file >= 0)
+		unlink(path);
+	pthread_sigmask(SIG_SETMASK, &old, nullptr);
+	if (file < 0)
+		return err;
+	*fd = file;
+	return 0;
+}
+
+int open_tmpfile(const char *dir, int *fd, const char **failed_call) noexcept
+{
+	*failed_call = "open";
+	int file = open(dir, O_TMPFILE | O_RDWR | O_EXCL | O_CLOEXEC, S_IRUSR | S_IWUSR);
+	if (file >= 0) {
+		*fd = file;
+		return 0;
+	}
+	// EOPNOTSUPP: the file system has no O_TMPFILE; EISDIR: the kernel
+	// predates it and took the flags for a plain open of a directory.
+	if (errno != EOPNOTSUPP && errno != EISDIR)
+		return errno;
+	*failed_call = "mkstemp";
+	return open_named_then_unlink(dir, fd);
+}
+
+int file_set_size(int fd, uint64_t size) noexcept
+{
+	if (size > static_cast<uint64_t>(INT64_MAX))
+		return EFBIG;
+	while (ftruncate(fd, static_cast<off_t>(size)) != 0) {
+		if (errno != EINTR)
+			return errno;
+	}
+	return 0;
+}
+
+int file_reserve(int fd, uint64_t offset, uint64_t length) noexcept
+{
+	if (offset > static_cast<uint64_t>(INT64_MAX) || length > static_cast<uint64_t>(INT64_MAX) - offset)
+		return EFBIG;
+	while (fallocate(fd, 0, static_cast<off_t>(offset), static_cast<off_t>(length)) != 0) {
+		if (errno == EINTR)
+			continue;
+		// A file system without fallocate (EOPNOTSUPP) cannot reserve
+		// space ahead; stores then allocate blocks as they happen.
+		return errno == EOPNOTSUPP ? 0 : errno;
+	}
+	return 0;
+}
+
+int file_allocated_bytes(int fd, uint64_t *bytes) noexcept
+{
+	struct stat st;
+	if (fstat(fd, &st) != 0)
+		return errno;
+	*bytes = static_cast<uint64_t>(st.st_blocks) * 512;
+	return 0;
+}
+
+void close_fd(int fd) noexcept
+{
+	if (fd >= 0)
+		close(fd); // nothing to do on failure: the descriptor is gone either way
+}
+
+int map_file_aligned(int fd, size_t size, size_t alignment, void **addr) noexcept
+{
+	if (size > SIZE_MAX - alignment)
+		return ENOMEM;
+	size_t span = size + alignment;
+	// Reserve size + alignment bytes, then open a hole of exactly `size`
+	// at the aligned start and map the file into it with
+	// MAP_FIXED_NOREPLACE, which maps only into a gap that is still free.
+	// The slack on either side stays reserved meanwhile, so no other
+	// thread's pool reservation (always larger than the hole) can land
+	// there.  Mapping MAP_FIXED over the reservation instead would race: a
+	// failing MAP_FIXED may already have unmapped the range, and undoing
+	// it could unmap some other thread's new mapping.
+	for (int attempt = 0; attempt < 16; attempt++) {
+		void *reservation = mmap(nullptr, span, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		if (reservation == MAP_FAILED)
+			return errno;
+		uintptr_t low = reinterpret_cast<uintptr_t>(reservation);
+		uintptr_t start = (low + alignment - 1) & ~(alignment - 1);
+		uintptr_t end = start + size;
+		munmap(reinterpret_cast<void *>(start), size);
+		void *got = mmap(reinterpret_cast<void *>(start), size, PROT_READ | PROT_WRITE,
+				 MAP_SHARED | MAP_FIXED_NOREPLACE, fd, 0);
+		int err = got == MAP_FAILED ? errno : 0;
+		if (start > low)
+			munmap(reservation, start - low);
+		if (low + span > end)
+			munmap(reinterpret_cast<void *>(end), low + span - end);
+		if (err == EEXIST)
+			continue; // a small mapping of another thread took the hole
+		if (err != 0)
+			return err;
+		if (got != reinterpret_cast<void *>(start)) {
+			// a kernel before 4.17 takes the flag for a hint
+			munmap(got, size);
+			return EINVAL;
+		}
+		// A heap touches its pages in no order: readahead would only
+		// fill the page cache with zeroed pages of holes nobody asked for.
+		madvise(got, size, MADV_RANDOM);
+		*addr = got;
+		return 0;
+	}
+	return ENOMEM;
+}
+
+int map_anonymous(size_t size, void **addr) noexcept
+{
+	void *got = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (got == MAP_FAILED)
+		return errno;
+	*addr = got;
+	return 0;
+}
+
+int unmap(void *addr, size_t size) noexcept
+{
+	return munmap(addr, size) == 0 ? 0 : errno;
+}
+
+void unmap_device_dax(void *addr, size_t size) noexcept
+{
+	// libpmem keeps a record of each mapping it made: let it drop it.
+	pmem_unmap(addr, size);
+}
+
+int protect(void *addr, size_t size, Access access) noexcept
+{
+	int prot = access == Access::none ? PROT_NONE : PROT_READ | PROT_WRITE;
+	return mprotect(addr, size, prot) == 0 ? 0 : errno;
+}
+
+int check_mapped(void *addr, size_t size) noexcept
+{
+	// msync(MS_ASYNC) writes nothing back on current kernels; it only
+	// fails with ENOMEM when part of the range is not mapped.
+	return msync(addr, size, MS_ASYNC) == 0 ? 0 : errno;
+}
+
+int probe_read_write(void *addr, size_t size) noexcept
+{
+	int fds[2];
+	if (pipe2(fds, O_CLOEXEC) != 0)
+		return errno;
+	int err = 0;
+	ssize_t out = write(fds[1], addr, size); // reads the range
+	if (out < 0) {
+		err = errno;
+	} else {
+		// writes the same bytes back; a short count means the kernel
+		// stopped at a page it could not write
+		ssize_t in = read(fds[0], addr, static_cast<size_t>(out));
+		if (in < 0)
+			err = errno;
+		else if (static_cast<size_t>(in) < size)
+			err = EFAULT;
+	}
+	close(fds[0]);
+	close(fds[1]);
+	return err;
+}
+
+int map_device_dax(const char *path, void **addr, size_t *size) noexcept
+{
+	size_t mapped = 0;
+	int is_pmem = 0;
+	void *got = pmem_map_file(path, 0, 0, 0, &mapped, &is_pmem);
+	if (got == nullptr)
+		return errno != 0 ? errno : EINVAL;
+	*addr = got;
+	*size = mapped;
+	return 0;
+}
+
+uint64_t random_u64() noexcept
+{
+	uint64_t value = 0;
+	if (getrandom(&value, sizeof(value), GRND_NONBLOCK) == static_cast<ssize_t>(sizeof(value)))
+		return value;
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	uint64_t mix = static_cast<uint64_t>(ts.tv_nsec) ^ (static_cast<uint64_t>(ts.tv_sec) << 32) ^
+		       reinterpret_cast<uintptr_t>(&value);
+	// splitmix64 finaliser: spreads the few varying bits over all 64.
+	mix += 0x9e3779b97f4a7c15ULL;
+	mix = (mix ^ (mix >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	mix = (mix ^ (mix >> 27)) * 0x94d049bb133111ebULL;
+	return mix ^ (mix >> 31);
+}
+
+int open_log_file(const char *path, int *fd) noexcept
+{
+	// Truncated, as the original's log was: one run, one log.
+	int file = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (file < 0)
+		return errno;
+	*fd = file;
+	return 0;
+}
+
+void write_all(int fd, const char *buf, size_t len) noexcept
+{
+	while (len > 0) {
+		ssize_t n = write(fd, buf, len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return; // the log is best effort: nowhere left to report to
+		}
+		buf += n;
+		len -= static_cast<size_t>(n);
+	}
+}
+
+int process_id() noexcept
+{
+	return static_cast<int>(getpid());
+}
+
+} // namespace vmem::os

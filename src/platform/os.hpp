@@ -1,0 +1,83 @@
+// SPDX-License-Identifier: BSD-3-Clause
+// os.hpp -- every operating-system facility the library uses, and nothing else.
+//
+// This is the only layer that makes system calls.  Each function returns 0 or
+// an errno value (never sets errno for its caller to read), so callers can
+// report the failure and undo their earlier steps in order.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <sys/types.h>
+
+namespace vmem::os {
+
+// The system page size (4 KiB on x86-64), read once.
+size_t page_size() noexcept;
+
+// What a path passed to vmem_create names.
+enum class PathKind {
+	missing,       // does not exist (the create fails later with ENOENT)
+	directory,     // a directory: the pool is a temporary file in it
+	device_dax,    // a device DAX character device: the whole device backs the pool
+	other_chardev, // another character device: not usable
+	other,         // a regular file, block device, ...: open() reports it
+};
+// Classifies `path`; returns 0 and sets *kind, or an errno value (EACCES, ...).
+int classify_path(const char *path, PathKind *kind) noexcept;
+
+// Opens an unnamed temporary file in `dir` (O_TMPFILE, or mkstemp + unlink
+// where the file system lacks O_TMPFILE).  *failed_call names the call that
+// failed ("open" or "mkstemp") for the error message.
+int open_tmpfile(const char *dir, int *fd, const char **failed_call) noexcept;
+
+// Sets the logical size of a file without allocating blocks (ftruncate).
+int file_set_size(int fd, uint64_t size) noexcept;
+
+// Allocates file blocks for [offset, offset + length) so that later stores
+// cannot fail with SIGBUS on a full file system (fallocate, mode 0).
+int file_reserve(int fd, uint64_t offset, uint64_t length) noexcept;
+
+// Bytes of file blocks allocated to the file (st_blocks * 512).
+int file_allocated_bytes(int fd, uint64_t *bytes) noexcept;
+
+void close_fd(int fd) noexcept;
+
+// Maps [0, size) of `fd` shared and read-write at an address aligned to
+// `alignment` (a power of two).  Nothing is left mapped on failure.
+int map_file_aligned(int fd, size_t size, size_t alignment, void **addr) noexcept;
+
+// Maps anonymous private read-write memory (for the library's own
+// bookkeeping outside pools).
+int map_anonymous(size_t size, void **addr) noexcept;
+
+int unmap(void *addr, size_t size) noexcept;
+
+// Unmaps what map_device_dax mapped.
+void unmap_device_dax(void *addr, size_t size) noexcept;
+
+enum class Access { none, read_write };
+int protect(void *addr, size_t size, Access access) noexcept;
+
+// 0 when every page of [addr, addr + size) is mapped, else ENOMEM.
+int check_mapped(void *addr, size_t size) noexcept;
+
+// 0 when [addr, addr + size) (at most 64 KiB) can be read and written,
+// EFAULT when it cannot.  The kernel copies the bytes out and back in
+// through a pipe, so a bad range gives an error instead of SIGSEGV and
+// the contents stay as they were.
+int probe_read_write(void *addr, size_t size) noexcept;
+
+// Maps a whole device DAX device (through libpmem); *size receives its length.
+int map_device_dax(const char *path, void **addr, size_t *size) noexcept;
+
+// 64 random bits (getrandom, falling back to the clock and the address space).
+uint64_t random_u64() noexcept;
+
+// Output for the log: create or truncate a file, write a whole buffer.
+int open_log_file(const char *path, int *fd) noexcept;
+void write_all(int fd, const char *buf, size_t len) noexcept;
+
+int process_id() noexcept;
+
+} // namespace vmem::os
