@@ -1,0 +1,181 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* test_file_pool.c -- pools in unnamed temporary files: mapping, guard, invisibility, space, counts. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/statvfs.h>
+#include <time.h>
+
+#include <cmocka.h>
+#include <libvmem.h>
+
+#include "test_helpers.h"
+
+static int setup_dir(void **state)
+{
+	*state = make_test_dir();
+	return *state == NULL ? -1 : 0;
+}
+
+static int teardown_dir(void **state)
+{
+	remove_test_dir(*state);
+	return 0;
+}
+
+static void handle_is_segment_aligned_and_guarded(void **state)
+{
+	VMEM *vmp = vmem_create(*state, VMEM_MIN_POOL);
+	assert_non_null(vmp);
+	assert_int_equal((uintptr_t)vmp % (4 * MiB), 0);
+	/* the first page is a guard: reading through the handle faults */
+	assert_true(read_faults(vmp));
+	vmem_delete(vmp);
+}
+
+static void file_is_invisible_and_open_while_pool_lives(void **state)
+{
+	const char *dir = *state;
+	int fds_before = count_open_fds();
+	VMEM *vmp = vmem_create(dir, VMEM_MIN_POOL);
+	assert_non_null(vmp);
+	/* no name in the directory, but one more open file in it */
+	assert_int_equal(count_dir_entries(dir), 0);
+	assert_int_equal(count_open_fds(), fds_before + 1);
+	int files = 0;
+	allocated_bytes_of_open_files(dir, &files);
+	assert_int_equal(files, 1);
+	vmem_delete(vmp);
+	assert_int_equal(count_open_fds(), fds_before);
+	assert_int_equal(count_dir_entries(dir), 0);
+}
+
+static void size_rounds_up_to_a_page(void **state)
+{
+	VMEM *vmp = vmem_create(*state, VMEM_MIN_POOL + 1);
+	assert_non_null(vmp);
+	vmem_delete(vmp);
+}
+
+static void terabyte_pool_is_sparse(void **state)
+{
+	const size_t tib = (size_t)1 << 40;
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	VMEM *vmp = vmem_create("/tmp", tib);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	if (vmp == NULL && errno == EFBIG)
+		skip(); /* a file system whose files stop short of 1 TiB */
+	assert_non_null(vmp);
+	int files = 0;
+	uint64_t held = allocated_bytes_of_open_files("/tmp/#", &files);
+	assert_true(files >= 1);
+	/* the file is sized, not filled: a few header pages at most */
+	assert_true(held < 1 * MiB);
+	print_message("# 1 TiB pool created in %ld us\n",
+		      (long)((t1.tv_sec - t0.tv_sec) * 1000000 + (t1.tv_nsec - t0.tv_nsec) / 1000));
+	vmem_delete(vmp);
+	(void)state;
+}
+
+static void space_returns_on_delete(void **state)
+{
+	(void)state;
+	char *dir = mount_small_tmpfs(64 * MiB);
+	if (dir == NULL)
+		skip();
+	struct statvfs before, during, after;
+	assert_int_equal(statvfs(dir, &before), 0);
+	VMEM *vmp = vmem_create(dir, VMEM_MIN_POOL);
+	assert_non_null(vmp);
+	assert_int_equal(statvfs(dir, &during), 0);
+	/* the guard and header pages are allocated up front */
+	assert_true(during.f_bfree < before.f_bfree);
+	vmem_delete(vmp);
+	assert_int_equal(statvfs(dir, &after), 0);
+	assert_int_equal(after.f_bfree, before.f_bfree);
+	unmount_small_tmpfs(dir);
+}
+
+static void hundred_pools_leave_nothing_behind(void **state)
+{
+	enum { N = 100 };
+	VMEM *pools[N];
+	int fds = count_open_fds();
+	int maps = count_mappings();
+	for (int i = 0; i < N; i++) {
+		pools[i] = vmem_create(*state, VMEM_MIN_POOL + (size_t)i * MiB);
+		assert_non_null(pools[i]);
+	}
+	assert_int_equal(count_open_fds(), fds + N);
+	/* distinct, non-overlapping pools */
+	for (int i = 0; i < N; i++)
+		for (int j = i + 1; j < N; j++)
+			assert_true(pools[i] != pools[j]);
+	for (int i = N - 1; i >= 0; i--)
+		vmem_delete(pools[i]);
+	assert_int_equal(count_open_fds(), fds);
+	assert_int_equal(count_mappings(), maps);
+	assert_int_equal(count_dir_entries(*state), 0);
+}
+
+static void delete_twice_is_an_error_not_a_crash(void **state)
+{
+	VMEM *vmp = vmem_create(*state, VMEM_MIN_POOL);
+	assert_non_null(vmp);
+	vmem_delete(vmp);
+	errno = 0;
+	vmem_delete(vmp); /* the mapping is gone: the handle must not be read */
+	assert_int_equal(errno, EINVAL);
+	char expected[64];
+	snprintf(expected, sizeof(expected), "invalid pool handle: %p", (void *)vmp);
+	assert_string_equal(vmem_errormsg(), expected);
+}
+
+static void delete_of_garbage_handles(void **state)
+{
+	(void)state;
+	int on_stack = 0;
+	VMEM *bogus[] = {NULL, (VMEM *)&on_stack, (VMEM *)(uintptr_t)0x1000, (VMEM *)UINTPTR_MAX};
+	for (size_t i = 0; i < sizeof(bogus) / sizeof(bogus[0]); i++) {
+		errno = 0;
+		vmem_delete(bogus[i]);
+		assert_int_equal(errno, EINVAL);
+		assert_non_null(strstr(vmem_errormsg(), "invalid pool handle"));
+	}
+	assert_int_equal(on_stack, 0);
+}
+
+static void interior_pointer_is_not_a_handle(void **state)
+{
+	VMEM *vmp = vmem_create(*state, VMEM_MIN_POOL);
+	assert_non_null(vmp);
+	errno = 0;
+	vmem_delete((VMEM *)((char *)vmp + 8192));
+	assert_int_equal(errno, EINVAL);
+	errno = 0;
+	vmem_delete(vmp); /* the pool survived the bad call */
+	assert_int_equal(errno, 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(handle_is_segment_aligned_and_guarded, setup_dir, teardown_dir),
+		cmocka_unit_test_setup_teardown(file_is_invisible_and_open_while_pool_lives, setup_dir, teardown_dir),
+		cmocka_unit_test_setup_teardown(size_rounds_up_to_a_page, setup_dir, teardown_dir),
+		cmocka_unit_test(terabyte_pool_is_sparse),
+		cmocka_unit_test(space_returns_on_delete),
+		cmocka_unit_test_setup_teardown(hundred_pools_leave_nothing_behind, setup_dir, teardown_dir),
+		cmocka_unit_test_setup_teardown(delete_twice_is_an_error_not_a_crash, setup_dir, teardown_dir),
+		cmocka_unit_test(delete_of_garbage_handles),
+		cmocka_unit_test_setup_teardown(interior_pointer_is_not_a_handle, setup_dir, teardown_dir),
+	};
+	return cmocka_run_group_tests_name("file pools", tests, NULL, NULL);
+}

@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* test_helpers.h -- what the API tests share: resource counts, temp dirs, fault probes. */
+#ifndef VMEM_TEST_HELPERS_H
+#define VMEM_TEST_HELPERS_H
+
+#include <stddef.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#define MiB ((size_t)1 << 20)
+#define GiB ((size_t)1 << 30)
+
+/* Open file descriptors of this process (entries of /proc/self/fd). */
+int count_open_fds(void);
+
+/* Mappings of this process (lines of /proc/self/maps). */
+int count_mappings(void);
+
+/* Mappings whose /proc/self/maps line names a file under `prefix` (a pool
+ * file shows as "<dir>/#<inode> (deleted)"): unlike count_mappings, not
+ * moved by what sanitizer runtimes map for themselves. */
+int count_mappings_of(const char *prefix);
+
+/* Entries of a directory other than "." and "..". */
+int count_dir_entries(const char *dir);
+
+/* Bytes of file blocks held by the open files whose /proc/self/fd link
+ * starts with `prefix` (an unnamed tmpfile shows as "<dir>/#<inode> (deleted)"). */
+uint64_t allocated_bytes_of_open_files(const char *prefix, int *files);
+
+/* True when reading one byte at `addr` raises SIGSEGV (probed with a handler). */
+bool read_faults(const void *addr);
+
+/* A fresh private directory under $TMPDIR (or /tmp); removed by remove_test_dir. */
+char *make_test_dir(void);
+void remove_test_dir(char *dir);
+
+/* Anonymous memory of `size` bytes at a page-aligned address; unmap with unmap_region. */
+void *map_region(size_t size);
+void unmap_region(void *addr, size_t size);
+
+/* A small tmpfs mounted for one test at a fresh directory, or NULL when this
+ * process may not mount (the caller then skips). */
+char *mount_small_tmpfs(size_t bytes);
+void unmount_small_tmpfs(char *dir);
+
+/* Prints "1..0 # SKIP <reason>" and exits 77: nothing here can be tested. */
+void skip_whole_program(const char *reason) __attribute__((noreturn));
+
+#endif
