@@ -33,6 +33,16 @@ VMEM *vmem_create(const char *dir, size_t size);
 VMEM *vmem_create_in_region(void *addr, size_t size);
 void vmem_delete(VMEM *vmp);
 
+/* allocation: vmem_malloc(3) */
+void *vmem_malloc(VMEM *vmp, size_t size);
+void vmem_free(VMEM *vmp, void *ptr);
+void *vmem_calloc(VMEM *vmp, size_t nmemb, size_t size);
+void *vmem_realloc(VMEM *vmp, void *ptr, size_t size);
+void *vmem_aligned_alloc(VMEM *vmp, size_t alignment, size_t size);
+char *vmem_strdup(VMEM *vmp, const char *s);
+wchar_t *vmem_wcsdup(VMEM *vmp, const wchar_t *s);
+size_t vmem_malloc_usable_size(VMEM *vmp, void *ptr);
+
 /* library-wide: vmem_check_version(3), vmem_set_funcs(3), vmem_errormsg(3) */
 const char *vmem_check_version(unsigned major_required, unsigned minor_required);
 void vmem_set_funcs(void *(*malloc_func)(size_t size), void (*free_func)(void *ptr),

@@ -3,10 +3,12 @@
 #include <mutex>
 
 #include "api/export.hpp"
+#include "core/fork.hpp"
 #include "libvmem.h"
 #include "util/bookkeeping.hpp"
 #include "util/error.hpp"
 #include "util/log.hpp"
+#include "util/valgrind.hpp"
 
 namespace vmem::api {
 
@@ -16,7 +18,11 @@ std::once_flag g_init_once;
 
 void ensure_initialized() noexcept
 {
-	std::call_once(g_init_once, [] { log::init_from_environment(); });
+	std::call_once(g_init_once, [] {
+		log::init_from_environment();
+		vg::init();
+		core::install_fork_handlers();
+	});
 }
 
 __attribute__((constructor)) static void library_constructor()

@@ -5,12 +5,14 @@
 #include <cerrno>
 #include <cstring>
 
+#include "core/layout.hpp"
 #include "core/pool_directory.hpp"
 #include "platform/os.hpp"
 #include "util/bits.hpp"
 #include "util/bookkeeping.hpp"
 #include "util/error.hpp"
 #include "util/log.hpp"
+#include "util/valgrind.hpp"
 
 namespace vmem::core {
 
@@ -59,7 +61,7 @@ PoolRecord *new_record(uintptr_t base, size_t size, const CreationSteps &steps, 
 	auto *record = static_cast<PoolRecord *>(bookkeeping::allocate(sizeof(PoolRecord)));
 	if (record == nullptr)
 		return nullptr;
-	*record = PoolRecord{base, size, steps.mapping, steps.mapping_size, steps.fd, flags, nullptr};
+	*record = PoolRecord{base, size, steps.mapping, steps.mapping_size, steps.fd, flags, nullptr, false};
 	if (path != nullptr) {
 		record->path = bookkeeping::duplicate(path);
 		if (record->path == nullptr) {
@@ -115,9 +117,17 @@ PoolHeader *finish_creation(uintptr_t base, size_t size, uint32_t flags, const c
 			VMEM_FAIL(err, "out of memory for the pool directory");
 		return nullptr;
 	}
-	// Written only once nothing can fail, so a failed call leaves the
-	// caller's region untouched.
+	// Written only once the directory took the pool, so a refused region
+	// is left as it was.
+	if (flags & kBackingRegion)
+		vg::undefined(pointer_at(base), size); // what the program left there means nothing now
 	PoolHeader *header = write_header(base, size, flags, steps.fd);
+	if (int err = layout_init(header, steps.fd, (flags & kBackingFile) != 0); err != 0) {
+		directory::remove(base);
+		steps.undo();
+		VMEM_FAIL(err, "cannot lay out the pool's tables: %s", std::strerror(err));
+		return nullptr;
+	}
 	header->directory_id = id;
 	// A device DAX mapping may use pages larger than the guard (2 MiB or
 	// 1 GiB); the kernel then refuses to split it, and the pool keeps
@@ -232,6 +242,7 @@ bool destroy(uintptr_t base) noexcept
 		// wipe the signatures so the bytes no longer look like a pool.
 		os::protect(pointer_at(base), os::page_size(), os::Access::read_write);
 		std::memset(pointer_at(base), 0, kHeadPages * os::page_size());
+		vg::undefined(pointer_at(base), record->size);
 	} else {
 		unmap_pool(record->mapping, record->mapping_size, record->flags & kBackingDeviceDax);
 		os::close_fd(record->fd);

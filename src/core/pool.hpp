@@ -24,6 +24,7 @@ struct PoolRecord {
 	int fd;               // backing file, -1 for none
 	uint32_t flags;       // PoolFlags
 	char *path;           // the directory or device it was created in (nullptr for a region)
+	bool private_mapping; // a file pool remapped copy-on-write before a fork
 };
 
 // A pool in a new unnamed file in `dir`, `size` bytes (at least VMEM_MIN_POOL).

@@ -337,6 +337,37 @@ DirectoryEntry &entry(uint32_t id) noexcept
 	return known_entry(id);
 }
 
+bool run_if_live(uint32_t id, uint64_t generation, void (*fn)(void *), void *arg) noexcept
+{
+	std::lock_guard guard(g_directory.lock);
+	DirectoryEntry *e = entry_or_null(id);
+	if (e == nullptr || e->base.load(std::memory_order_relaxed) == 0 ||
+	    e->generation.load(std::memory_order_relaxed) != generation)
+		return false;
+	fn(arg);
+	return true;
+}
+
+void for_each_live(void (*fn)(PoolRecord *, void *), void *arg) noexcept
+{
+	// the caller holds the mutex (lock())
+	for (uint32_t id = 1; id < g_directory.next_unused_id; id++) {
+		DirectoryEntry &e = known_entry(id);
+		if (e.base.load(std::memory_order_relaxed) != 0)
+			fn(e.record, arg);
+	}
+}
+
+void lock() noexcept
+{
+	g_directory.lock.lock();
+}
+
+void unlock() noexcept
+{
+	g_directory.lock.unlock();
+}
+
 size_t live_pools() noexcept
 {
 	std::lock_guard guard(g_directory.lock);

@@ -58,6 +58,18 @@ uint32_t find_by_base(uintptr_t base) noexcept;
 
 DirectoryEntry &entry(uint32_t id) noexcept;
 
+// Runs fn(arg) under the directory's mutex if pool `id` is still the live
+// pool of that generation, so the pool cannot be deleted while fn runs.
+// Returns whether it ran.
+bool run_if_live(uint32_t id, uint64_t generation, void (*fn)(void *), void *arg) noexcept;
+
+// Runs fn(record, arg) for every live pool.  The caller holds the
+// directory's mutex through lock() and unlock() (the fork handlers hold it
+// across a fork, so no pool comes or goes meanwhile).
+void for_each_live(void (*fn)(PoolRecord *, void *), void *arg) noexcept;
+void lock() noexcept;
+void unlock() noexcept;
+
 size_t live_pools() noexcept;
 
 } // namespace directory

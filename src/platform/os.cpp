@@ -187,6 +187,15 @@ int map_file_aligned(int fd, size_t size, size_t alignment, void **addr) noexcep
 	return ENOMEM;
 }
 
+int remap_file_private(void *addr, size_t size, int fd) noexcept
+{
+	void *got = mmap(addr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED, fd, 0);
+	if (got == MAP_FAILED)
+		return errno;
+	madvise(addr, size, MADV_RANDOM);
+	return 0;
+}
+
 int map_anonymous(size_t size, void **addr) noexcept
 {
 	void *got = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);

@@ -47,6 +47,10 @@ void close_fd(int fd) noexcept;
 // `alignment` (a power of two).  Nothing is left mapped on failure.
 int map_file_aligned(int fd, size_t size, size_t alignment, void **addr) noexcept;
 
+// Replaces the shared mapping [addr, addr + size) of `fd` (offset 0) by a
+// private, copy-on-write mapping of the same file at the same address.
+int remap_file_private(void *addr, size_t size, int fd) noexcept;
+
 // Maps anonymous private read-write memory (for the library's own
 // bookkeeping outside pools).
 int map_anonymous(size_t size, void **addr) noexcept;

@@ -1,0 +1,211 @@
+// SPDX-License-Identifier: BSD-3-Clause
+// alloc.cpp -- allocation in a pool: size dispatch, small blocks through the thread heap, large on spans.
+#include "core/alloc.hpp"
+
+#include <cerrno>
+#include <cstring>
+
+#include "core/heap.hpp"
+#include "core/large.hpp"
+#include "core/layout.hpp"
+#include "core/thread_cache.hpp"
+#include "platform/os.hpp"
+#include "util/error.hpp"
+
+namespace vmem::core {
+
+namespace {
+
+PoolHeader *header_of(uintptr_t handle) noexcept
+{
+	return header_of_handle(handle, os::page_size());
+}
+
+void *fail_out_of_memory(uintptr_t handle, size_t size) noexcept
+{
+	VMEM_FAIL(ENOMEM, "out of memory: %zu bytes in pool 0x%lx", size, static_cast<unsigned long>(handle));
+	return nullptr;
+}
+
+// A block of class `cls` from the calling thread's heap.
+void *malloc_class(PoolState *state, ThreadHeap *heap, size_t block_size) noexcept
+{
+	if (block_size <= kDirectMax)
+		return heap_malloc_small(state, heap, block_size);
+	return heap_malloc_generic(state, heap, block_size);
+}
+
+// The allocation shared by malloc, calloc and aligned_alloc.  *zero_from:
+// bytes from there on are known to read as zero.
+void *allocate(uintptr_t handle, size_t size, size_t alignment, size_t *zero_from) noexcept
+{
+	PoolHeader *header = header_of(handle);
+	ThreadHeap *heap = thread_heap(handle, header);
+	if (heap == nullptr)
+		return nullptr; // errno and message set
+	PoolState *state = state_of(header);
+	void *block;
+	if (size <= kMediumMax && alignment <= kMediumMax) {
+		// the smallest class holding `size` whose blocks fall on
+		// `alignment` boundaries: pages start on 64 KiB boundaries, so
+		// a class that is a multiple of the alignment will do
+		size_t need = size > alignment ? size : alignment;
+		unsigned cls = size_class_of(need == 0 ? 1 : need);
+		while (class_block_size(cls) % alignment != 0)
+			cls++;
+		block = malloc_class(state, heap, class_block_size(cls));
+		if (block != nullptr) {
+			SliceDescriptor *page = span_of(state, address_of(block));
+			// a fresh block holds only the free-list link we wrote
+			*zero_from = (page->flags & kPageFreshZero) ? sizeof(FreeBlock) : size;
+		}
+	} else {
+		block = large_malloc(state, size, alignment < kSliceSize ? kSliceSize : alignment, zero_from);
+		if (block == nullptr) {
+			// small pages this thread keeps empty may be what stands in the way
+			heap_release_empty_pages(state, heap);
+			block = large_malloc(state, size, alignment < kSliceSize ? kSliceSize : alignment, zero_from);
+		}
+	}
+	if (block == nullptr)
+		return fail_out_of_memory(handle, size);
+	return block;
+}
+
+SliceDescriptor *block_span(PoolState *state, uintptr_t handle, const void *block) noexcept
+{
+	SliceDescriptor *span = span_of(state, address_of(block));
+	bool valid = span != nullptr &&
+		     (span->kind == SliceKind::page || large_block_address(state, span) == block);
+	if (!valid) {
+		VMEM_FAIL(EINVAL, "%p is not a block of pool 0x%lx", block, static_cast<unsigned long>(handle));
+		return nullptr;
+	}
+	return span;
+}
+
+} // namespace
+
+void *pool_malloc(uintptr_t handle, size_t size) noexcept
+{
+	PoolHeader *header = header_of(handle);
+	ThreadHeap *heap = thread_heap(handle, header);
+	if (heap == nullptr)
+		return nullptr;
+	PoolState *state = state_of(header);
+	void *block;
+	if (__builtin_expect(size <= kDirectMax, true)) {
+		// malloc(0) is a 1-byte request: a unique block that can be freed
+		block = heap_malloc_small(state, heap, size == 0 ? 1 : size);
+	} else if (size <= kMediumMax) {
+		block = heap_malloc_generic(state, heap, size);
+	} else {
+		size_t zero_from;
+		return allocate(handle, size, kSliceSize, &zero_from);
+	}
+	if (__builtin_expect(block == nullptr, false))
+		return fail_out_of_memory(handle, size);
+	return block;
+}
+
+void *pool_calloc(uintptr_t handle, size_t count, size_t size) noexcept
+{
+	size_t total = 0;
+	if (__builtin_mul_overflow(count, size, &total)) {
+		VMEM_FAIL(ENOMEM, "calloc of %zu x %zu bytes overflows", count, size);
+		return nullptr;
+	}
+	size_t zero_from = 0;
+	void *block = allocate(handle, total == 0 ? 1 : total, 8, &zero_from);
+	if (block != nullptr && zero_from > 0)
+		std::memset(block, 0, zero_from < total ? zero_from : total);
+	return block;
+}
+
+void *pool_aligned_alloc(uintptr_t handle, size_t alignment, size_t size) noexcept
+{
+	if (alignment <= 8)
+		return pool_malloc(handle, size);
+	size_t zero_from;
+	return allocate(handle, size == 0 ? 1 : size, alignment, &zero_from);
+}
+
+void pool_free(uintptr_t handle, void *block) noexcept
+{
+	if (block == nullptr)
+		return;
+	PoolHeader *header = header_of(handle);
+	PoolState *state = state_of(header);
+	SliceDescriptor *span = block_span(state, handle, block);
+	if (span == nullptr)
+		return;
+	if (span->kind != SliceKind::page) {
+		large_free(state, span);
+		return;
+	}
+	if (vg::active())
+		vg::free_like(block);
+	uint32_t me = current_thread_number();
+	if (me != 0 && span->owner_thread.load(std::memory_order_relaxed) == me) {
+		// our own page: we have a heap in this pool, almost always the MRU one
+		heap_free_local(state, thread_heap(handle, header), span, static_cast<FreeBlock *>(block));
+		return;
+	}
+	heap_free_remote(state, existing_thread_heap(handle, header), span, static_cast<FreeBlock *>(block));
+}
+
+size_t pool_usable_size(uintptr_t handle, const void *block) noexcept
+{
+	if (block == nullptr)
+		return 0;
+	PoolState *state = state_of(header_of(handle));
+	SliceDescriptor *span = block_span(state, handle, block);
+	if (span == nullptr)
+		return 0;
+	return span->kind == SliceKind::page ? span->block_size : large_usable_size(span);
+}
+
+void *pool_realloc(uintptr_t handle, void *block, size_t size) noexcept
+{
+	if (block == nullptr)
+		return pool_malloc(handle, size);
+	if (size == 0) {
+		pool_free(handle, block);
+		return nullptr;
+	}
+	PoolState *state = state_of(header_of(handle));
+	SliceDescriptor *span = block_span(state, handle, block);
+	if (span == nullptr)
+		return nullptr;
+	size_t usable;
+	if (span->kind == SliceKind::page) {
+		usable = span->block_size;
+		// same block while the request still fills more than half of it
+		if (size <= usable && size > usable / 2)
+			return block;
+	} else {
+		if (size <= kMediumMax && size < large_usable_size(span) / 2) {
+			// Moving to a small block: shrink in place first, so that
+			// the slices it frees can hold the small block even in a
+			// full pool; if even that fails, the shrunk block serves.
+			large_resize_in_place(state, span, size);
+			void *moved = pool_malloc(handle, size);
+			if (moved == nullptr)
+				return block;
+			std::memcpy(moved, block, size);
+			pool_free(handle, block);
+			return moved;
+		}
+		if (large_resize_in_place(state, span, size))
+			return block;
+		usable = large_usable_size(span);
+	}
+	void *moved = pool_malloc(handle, size);
+	if (moved == nullptr)
+		return nullptr; // the old block is as it was
+	std::memcpy(moved, block, usable < size ? usable : size);
+	pool_free(handle, block);
+	return moved;
+}
+
+} // namespace vmem::core

@@ -1,0 +1,550 @@
+// SPDX-License-Identifier: BSD-3-Clause
+// heap.cpp -- thread heaps: page queues, refills, local and remote frees, abandonment.
+#include "core/heap.hpp"
+
+#include <cstring>
+
+#include "core/span_allocator.hpp"
+
+namespace vmem::core {
+
+SliceDescriptor g_empty_page{};
+
+namespace {
+
+constexpr uint32_t kHeapsPerSlab = static_cast<uint32_t>(kSliceSize / sizeof(ThreadHeap));
+static_assert(kHeapsPerSlab >= 16, "a slab holds a useful number of heaps");
+
+// Extending a page's free list carves about this much at a time, so pages
+// of a file pool are written (and backed) only as they are used.
+constexpr size_t kExtendBytes = 4096;
+
+// The range of ThreadHeap::direct entries that serve class `cls`.
+struct DirectRange {
+	uint16_t first;
+	uint16_t last; // exclusive
+};
+constexpr DirectRange direct_range(unsigned cls) noexcept
+{
+	DirectRange range{0, 0};
+	bool found = false;
+	for (size_t i = 0; i < kDirectCount; i++) {
+		if (size_class_of(i == 0 ? 1 : i * 8) != cls)
+			continue;
+		if (!found)
+			range.first = static_cast<uint16_t>(i);
+		found = true;
+		range.last = static_cast<uint16_t>(i + 1);
+	}
+	return range;
+}
+struct DirectTable {
+	DirectRange ranges[kClassCount];
+	constexpr DirectTable() noexcept : ranges{}
+	{
+		for (unsigned c = 0; c < kClassCount; c++)
+			ranges[c] = direct_range(c);
+	}
+};
+constexpr DirectTable kDirect{};
+
+SliceDescriptor &desc(PoolState *state, uint32_t slice) noexcept
+{
+	return state->descriptors[slice];
+}
+
+uintptr_t page_start(PoolState *state, const SliceDescriptor *page) noexcept
+{
+	return slice_address(state, index_of(state, page));
+}
+
+// ---------------------------------------------------------------- page queues
+
+void queue_push(PoolState *state, PageQueue &queue, SliceDescriptor *page) noexcept
+{
+	uint32_t index = index_of(state, page);
+	page->next = 0;
+	page->prev = queue.last;
+	if (queue.last != 0)
+		desc(state, queue.last).next = index;
+	else
+		queue.first = index;
+	queue.last = index;
+}
+
+void queue_remove(PoolState *state, PageQueue &queue, SliceDescriptor *page) noexcept
+{
+	if (page->prev != 0)
+		desc(state, page->prev).next = page->next;
+	else
+		queue.first = page->next;
+	if (page->next != 0)
+		desc(state, page->next).prev = page->prev;
+	else
+		queue.last = page->prev;
+	page->next = page->prev = 0;
+}
+
+void set_current(ThreadHeap *heap, unsigned cls, SliceDescriptor *page) noexcept
+{
+	heap->current[cls] = page;
+	for (unsigned i = kDirect.ranges[cls].first; i < kDirect.ranges[cls].last; i++)
+		heap->direct[i] = page;
+}
+
+// ---------------------------------------------------------------- delayed-free modes
+
+// Sets how remote frees into `page` reach its owner, first waiting out a
+// remote thread that is handing a block to the owner heap right now.
+void set_delayed_mode(SliceDescriptor *page, uintptr_t mode) noexcept
+{
+	uintptr_t old = page->thread_free.load(std::memory_order_relaxed);
+	for (;;) {
+		if ((old & kDelayedMask) == kDelayedFreeing) {
+			__builtin_ia32_pause();
+			old = page->thread_free.load(std::memory_order_relaxed);
+			continue;
+		}
+		if ((old & kDelayedMask) == mode)
+			return;
+		if (page->thread_free.compare_exchange_weak(old, (old & ~kDelayedMask) | mode, std::memory_order_acq_rel,
+							    std::memory_order_relaxed))
+			return;
+	}
+}
+
+// ---------------------------------------------------------------- page contents
+
+// Moves the blocks other threads freed into the page onto local_free.
+void collect_thread_free(SliceDescriptor *page) noexcept
+{
+	uintptr_t old = page->thread_free.load(std::memory_order_relaxed);
+	do {
+		if ((old & ~kDelayedMask) == 0)
+			return;
+	} while (!page->thread_free.compare_exchange_weak(old, old & kDelayedMask, std::memory_order_acq_rel,
+							   std::memory_order_relaxed));
+	auto *head = reinterpret_cast<FreeBlock *>(old & ~kDelayedMask);
+	FreeBlock *tail = head;
+	uint32_t count = 1;
+	for (FreeBlock *next; (next = block_next(tail)) != nullptr; tail = next)
+		count++;
+	set_block_next(tail, page->local_free);
+	page->local_free = head;
+	page->used = static_cast<uint16_t>(page->used - count);
+}
+
+// Carves the next untouched blocks of the page into its (empty) free list.
+void extend_free_list(PoolState *state, SliceDescriptor *page) noexcept
+{
+	size_t size = page->block_size;
+	uint32_t count = static_cast<uint32_t>(kExtendBytes / size);
+	if (count == 0)
+		count = 1;
+	if (count > static_cast<uint32_t>(page->reserved - page->capacity))
+		count = page->reserved - page->capacity;
+	uintptr_t first = page_start(state, page) + size * page->capacity;
+	for (uint32_t i = 0; i < count; i++) {
+		auto *block = pointer_at<FreeBlock>(first + size * i);
+		set_block_next(block, i + 1 < count ? pointer_at<FreeBlock>(first + size * (i + 1)) : nullptr);
+	}
+	page->free = pointer_at<FreeBlock>(first);
+	page->capacity = static_cast<uint16_t>(page->capacity + count);
+	// never-used memory of a file pool reads as zero: calloc need not clear
+	if (page->flags & kPageZeroMemory)
+		page->flags |= kPageFreshZero;
+	else
+		page->flags &= static_cast<uint8_t>(~kPageFreshZero);
+}
+
+// Gives the page free blocks if it can have any: its own frees, other
+// threads' frees, or untouched blocks.  False when it is full.
+bool refill(PoolState *state, SliceDescriptor *page) noexcept
+{
+	if (page->free != nullptr)
+		return true;
+	collect_thread_free(page);
+	if (page->local_free != nullptr) {
+		page->free = page->local_free;
+		page->local_free = nullptr;
+		page->flags &= static_cast<uint8_t>(~kPageFreshZero);
+		return true;
+	}
+	if (page->capacity < page->reserved) {
+		extend_free_list(state, page);
+		return true;
+	}
+	return false;
+}
+
+// Pushes a freed block onto its page's local list (owner only).
+void return_block(SliceDescriptor *page, FreeBlock *block) noexcept
+{
+	set_block_next(block, page->local_free);
+	page->local_free = block;
+	page->used = static_cast<uint16_t>(page->used - 1);
+}
+
+void move_to_full(PoolState *state, ThreadHeap *heap, SliceDescriptor *page) noexcept
+{
+	queue_remove(state, heap->queues[page->size_class], page);
+	queue_push(state, heap->full, page);
+	page->flags |= kPageInFull;
+	set_delayed_mode(page, kDelayedUse); // from now on remote frees tell the heap
+}
+
+void move_from_full(PoolState *state, ThreadHeap *heap, SliceDescriptor *page) noexcept
+{
+	queue_remove(state, heap->full, page);
+	queue_push(state, heap->queues[page->size_class], page);
+	page->flags &= static_cast<uint8_t>(~kPageInFull);
+	set_delayed_mode(page, kDelayedNone);
+}
+
+// Under the pool lock: the page's slices go back to the free spans.
+void release_page_locked(PoolState *state, SliceDescriptor *page) noexcept
+{
+	uint32_t first = index_of(state, page);
+	uint32_t count = page->slice_count;
+	if (vg::active())
+		vg::no_access(pointer_at(slice_address(state, first)), size_t{count} << kSliceShift);
+	spans::release(state, first, count);
+}
+
+// An empty page that is not the current one of its class goes back to the
+// pool at once: thread heaps keep pages, not piles of idle memory.
+void retire(PoolState *state, ThreadHeap *heap, SliceDescriptor *page) noexcept
+{
+	queue_remove(state, (page->flags & kPageInFull) ? heap->full : heap->queues[page->size_class], page);
+	LockGuard guard(state->lock);
+	release_page_locked(state, page);
+}
+
+// Blocks freed by other threads into pages that were full.
+void process_delayed(PoolState *state, ThreadHeap *heap) noexcept
+{
+	uintptr_t chain = heap->delayed_free.exchange(0, std::memory_order_acquire);
+	for (auto *block = reinterpret_cast<FreeBlock *>(chain); block != nullptr;) {
+		FreeBlock *next = block_next(block);
+		SliceDescriptor *page = span_of(state, address_of(block));
+		heap_free_local(state, heap, page, block);
+		block = next;
+	}
+}
+
+// Pushes the chain head..tail onto the page's thread_free, or, while the
+// page sits on its owner's full queue, onto the owner heap's delayed list.
+void push_remote_chain(PoolState *state, SliceDescriptor *page, FreeBlock *head, FreeBlock *tail) noexcept
+{
+	uintptr_t old = page->thread_free.load(std::memory_order_relaxed);
+	for (;;) {
+		uintptr_t mode = old & kDelayedMask;
+		if (mode == kDelayedFreeing) {
+			__builtin_ia32_pause();
+			old = page->thread_free.load(std::memory_order_relaxed);
+			continue;
+		}
+		if (mode == kDelayedUse) {
+			// Tell the owner once; the FREEING mode keeps it from
+			// abandoning the heap while we use it.
+			if (!page->thread_free.compare_exchange_weak(old, (old & ~kDelayedMask) | kDelayedFreeing,
+								     std::memory_order_acquire, std::memory_order_relaxed))
+				continue;
+			ThreadHeap *owner = heap_at(state, page->heap_index);
+			uintptr_t delayed = owner->delayed_free.load(std::memory_order_relaxed);
+			do {
+				set_block_next(tail, reinterpret_cast<FreeBlock *>(delayed));
+			} while (!owner->delayed_free.compare_exchange_weak(delayed, address_of(head),
+									    std::memory_order_release,
+									    std::memory_order_relaxed));
+			old = page->thread_free.load(std::memory_order_relaxed);
+			while (!page->thread_free.compare_exchange_weak(old, (old & ~kDelayedMask) | kDelayedNone,
+									std::memory_order_release, std::memory_order_relaxed)) {
+			}
+			return;
+		}
+		set_block_next(tail, reinterpret_cast<FreeBlock *>(old & ~kDelayedMask));
+		if (page->thread_free.compare_exchange_weak(old, address_of(head) | mode, std::memory_order_release,
+							    std::memory_order_relaxed))
+			return;
+	}
+}
+
+// Under the pool lock: takes an abandoned page of `cls` for the heap, or a
+// new page from the free spans.  nullptr when the pool has no room.
+SliceDescriptor *acquire_page_locked(PoolState *state, ThreadHeap *heap, unsigned cls) noexcept
+{
+	while (state->abandoned[cls].first != 0) {
+		SliceDescriptor *page = &desc(state, state->abandoned[cls].first);
+		queue_remove(state, state->abandoned[cls], page);
+		page->owner_thread.store(heap->owner_thread, std::memory_order_relaxed);
+		page->heap_index = heap->index;
+		page->flags &= static_cast<uint8_t>(~kPageAbandoned);
+		set_delayed_mode(page, kDelayedNone);
+		queue_push(state, heap->queues[cls], page);
+		if (refill(state, page))
+			return page;
+		move_to_full(state, heap, page);
+	}
+	uint32_t count = class_is_small(cls) ? 1 : kMediumPageSlices;
+	uint32_t fresh_before = state->fresh_slice;
+	int err = 0;
+	uint32_t first = spans::allocate(state, count, kSliceSize, &err);
+	if (first == 0)
+		return nullptr;
+	SliceDescriptor *page = &desc(state, first);
+	size_t block_size = class_block_size(cls);
+	page->kind = SliceKind::page;
+	page->size_class = static_cast<uint8_t>(cls);
+	page->flags = (state->zero_when_new && first >= fresh_before) ? kPageZeroMemory : 0;
+	page->back_offset = 0;
+	page->slice_count = count;
+	page->block_size = static_cast<uint32_t>(block_size);
+	page->used = 0;
+	page->capacity = 0;
+	page->reserved = static_cast<uint16_t>((size_t{count} << kSliceShift) / block_size);
+	page->owner_thread.store(heap->owner_thread, std::memory_order_relaxed);
+	page->heap_index = heap->index;
+	page->free = nullptr;
+	page->local_free = nullptr;
+	page->thread_free.store(kDelayedNone, std::memory_order_relaxed);
+	for (uint32_t i = 1; i < count; i++) {
+		SliceDescriptor &interior = desc(state, first + i);
+		interior.kind = SliceKind::interior;
+		interior.back_offset = i;
+	}
+	if (vg::active())
+		vg::no_access(pointer_at(slice_address(state, first)), size_t{count} << kSliceShift);
+	queue_push(state, heap->queues[cls], page);
+	return page;
+}
+
+SliceDescriptor *acquire_page(PoolState *state, ThreadHeap *heap, unsigned cls) noexcept
+{
+	{
+		LockGuard guard(state->lock);
+		if (SliceDescriptor *page = acquire_page_locked(state, heap, cls))
+			return page;
+	}
+	// The pool is out of free spans: give back what this heap and
+	// abandoned heaps hold empty, and try once more.
+	heap_release_empty_pages(state, heap);
+	LockGuard guard(state->lock);
+	return acquire_page_locked(state, heap, cls);
+}
+
+} // namespace
+
+// ---------------------------------------------------------------- public operations
+
+ThreadHeap *heap_at(PoolState *state, uint32_t index) noexcept
+{
+	uint32_t slab = state->heap_slabs[(index - 1) / kHeapsPerSlab];
+	return pointer_at<ThreadHeap>(slice_address(state, slab)) + (index - 1) % kHeapsPerSlab;
+}
+
+void heaps_init(PoolState *state) noexcept
+{
+	std::memset(state->heap_slabs, 0, sizeof(state->heap_slabs));
+	state->heap_slab_count = 0;
+	state->free_heaps = 0;
+	state->heap_capacity = 0;
+	std::memset(state->abandoned, 0, sizeof(state->abandoned));
+}
+
+ThreadHeap *heap_create(PoolState *state, uint32_t thread, uint64_t pool_cookie) noexcept
+{
+	LockGuard guard(state->lock);
+	if (state->free_heaps == 0) {
+		if (state->heap_slab_count == kMaxHeapSlabs)
+			return nullptr;
+		int err = 0;
+		uint32_t first = spans::allocate(state, 1, kSliceSize, &err);
+		if (first == 0)
+			return nullptr;
+		SliceDescriptor &slab = desc(state, first);
+		slab.kind = SliceKind::heap_slab;
+		slab.slice_count = 1;
+		slab.back_offset = 0;
+		uint32_t slab_number = state->heap_slab_count++;
+		state->heap_slabs[slab_number] = first;
+		auto *heaps = pointer_at<ThreadHeap>(slice_address(state, first));
+		for (uint32_t i = kHeapsPerSlab; i-- > 0;) {
+			heaps[i].owner_thread = 0;
+			heaps[i].index = slab_number * kHeapsPerSlab + i + 1;
+			heaps[i].next_free = state->free_heaps;
+			state->free_heaps = heaps[i].index;
+		}
+		state->heap_capacity += kHeapsPerSlab;
+	}
+	ThreadHeap *heap = heap_at(state, state->free_heaps);
+	state->free_heaps = heap->next_free;
+	uint32_t index = heap->index;
+	std::memset(static_cast<void *>(heap), 0, sizeof(*heap));
+	for (auto &entry : heap->direct)
+		entry = &g_empty_page;
+	for (auto &entry : heap->current)
+		entry = &g_empty_page;
+	heap->index = index;
+	heap->owner_thread = thread;
+	heap->pool_cookie = pool_cookie;
+	return heap;
+}
+
+void *heap_malloc_generic(PoolState *state, ThreadHeap *heap, size_t size) noexcept
+{
+	if (heap->delayed_free.load(std::memory_order_relaxed) != 0)
+		process_delayed(state, heap);
+	if (heap->remote.count != 0)
+		heap_flush_remote(state, heap);
+	unsigned cls = size_class_of(size);
+	SliceDescriptor *page = heap->current[cls];
+	if (page != &g_empty_page) {
+		if (refill(state, page))
+			return pop_block(page);
+		move_to_full(state, heap, page);
+	}
+	// Another page of the class with room; full ones move aside so the
+	// next search does not see them again.
+	for (uint32_t index = heap->queues[cls].first; index != 0;) {
+		page = &desc(state, index);
+		index = page->next;
+		if (refill(state, page)) {
+			set_current(heap, cls, page);
+			return pop_block(page);
+		}
+		move_to_full(state, heap, page);
+	}
+	page = acquire_page(state, heap, cls);
+	if (page == nullptr) {
+		set_current(heap, cls, &g_empty_page);
+		return nullptr;
+	}
+	set_current(heap, cls, page);
+	refill(state, page);
+	return pop_block(page);
+}
+
+void heap_free_local(PoolState *state, ThreadHeap *heap, SliceDescriptor *page, FreeBlock *block) noexcept
+{
+	return_block(page, block);
+	if (page->flags & kPageInFull)
+		move_from_full(state, heap, page);
+	if (page->used == 0 && heap->current[page->size_class] != page)
+		retire(state, heap, page);
+}
+
+void heap_flush_remote(PoolState *state, ThreadHeap *heap) noexcept
+{
+	RemoteBatch &batch = heap->remote;
+	if (batch.count == 0)
+		return;
+	push_remote_chain(state, batch.page, batch.head, batch.tail);
+	batch = RemoteBatch{nullptr, nullptr, nullptr, 0};
+}
+
+void heap_free_remote(PoolState *state, ThreadHeap *heap, SliceDescriptor *page, FreeBlock *block) noexcept
+{
+	if (heap == nullptr) {
+		set_block_next(block, nullptr);
+		push_remote_chain(state, page, block, block);
+		return;
+	}
+	RemoteBatch &batch = heap->remote;
+	if (batch.page == page && batch.count < kRemoteBatchMax) {
+		set_block_next(block, batch.head);
+		batch.head = block;
+		batch.count++;
+		return;
+	}
+	heap_flush_remote(state, heap);
+	set_block_next(block, nullptr);
+	batch = RemoteBatch{page, block, block, 1};
+}
+
+void heap_abandon(PoolState *state, ThreadHeap *heap) noexcept
+{
+	heap_flush_remote(state, heap);
+	// No remote thread may tell this heap anything from here on...
+	auto for_each_page = [&](auto fn) {
+		for (unsigned cls = 0; cls <= kClassCount; cls++) {
+			PageQueue &queue = cls < kClassCount ? heap->queues[cls] : heap->full;
+			for (uint32_t index = queue.first; index != 0;) {
+				SliceDescriptor *page = &desc(state, index);
+				index = page->next;
+				fn(queue, page);
+			}
+		}
+	};
+	for_each_page([](PageQueue &, SliceDescriptor *page) { set_delayed_mode(page, kDelayedNever); });
+	// ...and what it was told before is returned to the pages.
+	uintptr_t chain = heap->delayed_free.exchange(0, std::memory_order_acquire);
+	for (auto *block = reinterpret_cast<FreeBlock *>(chain); block != nullptr;) {
+		FreeBlock *next = block_next(block);
+		return_block(span_of(state, address_of(block)), block);
+		block = next;
+	}
+	LockGuard guard(state->lock);
+	for_each_page([&](PageQueue &queue, SliceDescriptor *page) {
+		queue_remove(state, queue, page);
+		collect_thread_free(page);
+		if (page->used == 0) {
+			release_page_locked(state, page);
+			return;
+		}
+		page->owner_thread.store(0, std::memory_order_relaxed);
+		page->heap_index = 0;
+		page->flags = static_cast<uint8_t>((page->flags & ~kPageInFull) | kPageAbandoned);
+		queue_push(state, state->abandoned[page->size_class], page);
+	});
+	heap->owner_thread = 0;
+	heap->next_free = state->free_heaps;
+	state->free_heaps = heap->index;
+}
+
+void heap_release_empty_pages(PoolState *state, ThreadHeap *heap) noexcept
+{
+	for (unsigned cls = 0; cls < kClassCount; cls++) {
+		for (uint32_t index = heap->queues[cls].first; index != 0;) {
+			SliceDescriptor *page = &desc(state, index);
+			index = page->next;
+			collect_thread_free(page);
+			if (page->used != 0)
+				continue;
+			if (heap->current[cls] == page)
+				set_current(heap, cls, &g_empty_page);
+			retire(state, heap, page);
+		}
+	}
+	// Abandoned pages belong to nobody: under the lock, this thread may
+	// collect their remote frees and free the empty ones.
+	LockGuard guard(state->lock);
+	for (unsigned cls = 0; cls < kClassCount; cls++) {
+		for (uint32_t index = state->abandoned[cls].first; index != 0;) {
+			SliceDescriptor *page = &desc(state, index);
+			index = page->next;
+			collect_thread_free(page);
+			if (page->used != 0)
+				continue;
+			queue_remove(state, state->abandoned[cls], page);
+			release_page_locked(state, page);
+		}
+	}
+}
+
+SliceDescriptor *span_of(PoolState *state, uintptr_t address) noexcept
+{
+	if (address < slice_address(state, state->first_slice) || address >= slice_address(state, state->end_slice))
+		return nullptr;
+	uint32_t slice = slice_of(state, address);
+	if (!spans::descriptor_ready(state, slice))
+		return nullptr;
+	SliceDescriptor *d = &desc(state, slice);
+	if (d->kind == SliceKind::interior)
+		d -= d->back_offset;
+	if (d->kind != SliceKind::page && d->kind != SliceKind::large)
+		return nullptr;
+	return d;
+}
+
+} // namespace vmem::core

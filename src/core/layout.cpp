@@ -1,0 +1,53 @@
+// SPDX-License-Identifier: BSD-3-Clause
+// layout.cpp -- lays out a new pool's tables and its first free span.
+#include "core/layout.hpp"
+
+#include <cerrno>
+#include <cstring>
+
+#include "core/heap.hpp"
+#include "core/span_allocator.hpp"
+#include "platform/os.hpp"
+
+namespace vmem::core {
+
+int layout_init(PoolHeader *header, int fd, bool zero_when_new) noexcept
+{
+	size_t page = os::page_size();
+	uintptr_t base = header->base;
+	uintptr_t end = base + header->size;
+	PoolState *state = state_of(header);
+	static_assert(sizeof(PoolHeader) + 64 + sizeof(PoolState) <= 4096, "header and state share one page");
+
+	state->lock.init();
+	state->pool_base = base;
+	state->slice_origin = align_down(base, kSegmentSize);
+	state->segment_count = static_cast<uint32_t>((align_up(end, kSegmentSize) - state->slice_origin) >> kSegmentShift);
+	state->fd = fd;
+	state->zero_when_new = zero_when_new ? 1 : 0;
+
+	uintptr_t states_at = base + header->heap_offset;
+	uintptr_t table_at = states_at + align_up(state->segment_count, page);
+	uintptr_t tables_end = table_at + uint64_t{state->segment_count} * kSlicesPerSegment * sizeof(SliceDescriptor);
+	state->segment_states = pointer_at<uint8_t>(states_at);
+	state->descriptors = pointer_at<SliceDescriptor>(table_at);
+	state->first_slice = slice_of(state, align_up(tables_end, kSliceSize));
+	state->end_slice = slice_of(state, align_down(end, kSliceSize));
+	if (tables_end > end || state->first_slice >= state->end_slice)
+		return ENOMEM; // cannot happen above VMEM_MIN_POOL, but a check costs nothing here
+	state->fresh_slice = state->first_slice;
+
+	if (fd >= 0) {
+		if (int err = os::file_reserve(fd, states_at - base, table_at - states_at))
+			return err;
+	}
+	if (!zero_when_new)
+		std::memset(state->segment_states, 0, state->segment_count);
+	std::memset(state->abandoned, 0, sizeof(state->abandoned));
+	state->large_bytes = 0;
+	state->large_blocks = 0;
+	heaps_init(state);
+	return spans::init(state);
+}
+
+} // namespace vmem::core

@@ -1,0 +1,168 @@
+// SPDX-License-Identifier: BSD-3-Clause
+// layout.hpp -- the allocator's structures inside a pool (see doc/design.md, "Heap layout").
+//
+// The pool's address range is cut into 64 KiB slices on a grid anchored at
+// the 4 MiB boundary at or below the pool's base, so the slice of an
+// address is (address - slice_origin) >> 16.  Each slice has a 64-byte
+// SliceDescriptor in the descriptor table; the 64 descriptors of one 4 MiB
+// segment fill exactly one 4 KiB page of the table, written (and, in a file
+// pool, given file blocks) only when the segment is first used.
+//
+//   base + 0            guard page
+//   base + page         PoolHeader, then PoolState
+//   base + 2 * page     segment states: one byte per segment
+//   then                the descriptor table: one page per segment
+//   first_slice         slices: pages of blocks, large blocks, heap slabs
+//                       and free spans, up to the last whole slice
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+
+#include "core/pool_header.hpp"
+#include "core/size_classes.hpp"
+#include "util/bits.hpp"
+#include "util/mutex.hpp"
+
+namespace vmem::core {
+
+inline constexpr unsigned kSliceShift = 16; // 64 KiB
+inline constexpr size_t kSliceSize = size_t{1} << kSliceShift;
+inline constexpr unsigned kSegmentShift = 22; // 4 MiB
+inline constexpr size_t kSegmentSize = size_t{1} << kSegmentShift;
+inline constexpr uint32_t kSlicesPerSegment = kSegmentSize / kSliceSize;
+inline constexpr uint32_t kMediumPageSlices = 8; // 512 KiB
+
+// What a slice descriptor describes.
+enum class SliceKind : uint8_t {
+	unused = 0, // never written, or inside a span whose ends say what it is
+	free,       // first or last slice of a free span
+	page,       // first slice of a small or medium page
+	large,      // first slice of a large block's span
+	heap_slab,  // first slice of a slab of thread heaps
+	interior,   // a later slice of a page, or the last slice of a span
+};
+
+// Page flags (SliceDescriptor::flags).
+enum PageFlags : uint8_t {
+	kPageInFull = 1u << 0,    // on its heap's full queue: no free block left
+	kPageFreshZero = 1u << 1, // every block on `free` is untouched, zero memory
+	kPageAbandoned = 1u << 2, // owned by no heap: on the pool's abandoned queue
+	kPageZeroMemory = 1u << 3, // the page's memory was never used: untouched blocks read as zero
+};
+
+// The low two bits of SliceDescriptor::thread_free: how a remote free of a
+// block of this page must tell the owner (the protocol of mimalloc's
+// delayed free).
+enum DelayedFree : uintptr_t {
+	kDelayedUse = 0,      // the page is on its heap's full queue: tell the heap
+	kDelayedFreeing = 1,  // a remote thread is telling the heap right now
+	kDelayedNone = 2,     // the heap knows already: push onto thread_free only
+	kDelayedNever = 3,    // abandoned page: there is no heap to tell
+};
+inline constexpr uintptr_t kDelayedMask = 3;
+
+struct FreeBlock {
+	FreeBlock *next;
+};
+
+struct SliceDescriptor {
+	SliceKind kind;
+	uint8_t size_class; // pages: the class of their blocks
+	uint8_t flags;      // PageFlags
+	uint8_t reserved0;
+	uint32_t back_offset; // interior slices: how many slices back the span starts
+	uint32_t slice_count; // first slice of a span: its length in slices
+	uint32_t block_size;  // pages: bytes per block; large blocks: offset of the block in its span
+	uint16_t used;        // pages: blocks handed out and not yet back on free or local_free
+	uint16_t capacity;    // pages: blocks carved into free lists so far
+	uint16_t reserved;    // pages: blocks the page holds
+	uint16_t reserved1;
+	std::atomic<uint32_t> owner_thread; // pages: thread number of the owning heap, 0 when abandoned
+	uint32_t heap_index;   // pages: the owning heap (1-based); free spans: bin link
+	uint32_t next;         // queue links as slice indexes (0: none)
+	uint32_t prev;
+	FreeBlock *free;                     // allocation pops here (owner only)
+	FreeBlock *local_free;               // the owner's frees go here
+	std::atomic<uintptr_t> thread_free; // other threads' frees, tagged with DelayedFree
+};
+static_assert(sizeof(SliceDescriptor) == 64, "64 descriptors of a segment fill one 4 KiB page");
+
+inline constexpr unsigned kFreeSpanBins = 124; // see span_allocator.cpp
+inline constexpr unsigned kMaxHeapSlabs = 256;
+
+// Per-segment state bits (PoolState::segment_states).
+enum SegmentState : uint8_t {
+	kSegmentDescriptorsReady = 1u << 0, // its descriptor page has file blocks and was zeroed
+	kSegmentDataReserved = 1u << 1,     // its slices have file blocks
+};
+
+// A heap's queue of pages of one size class.
+struct PageQueue {
+	uint32_t first;
+	uint32_t last;
+};
+
+struct ThreadHeap;
+
+// The allocator's state of a pool, right after the PoolHeader.
+struct PoolState {
+	Mutex lock; // spans, page hand-out, heap table, abandoned queues
+
+	uintptr_t pool_base;          // the handle: file offsets are addresses minus this
+	uintptr_t slice_origin;       // address of slice 0: the 4 MiB boundary at or below base
+	SliceDescriptor *descriptors; // descriptor table, indexed by slice
+	uint8_t *segment_states;      // SegmentState per segment
+	uint32_t first_slice;         // usable slices are [first_slice, end_slice)
+	uint32_t end_slice;
+	uint32_t fresh_slice; // slices at or above it were never handed out
+	uint32_t segment_count;
+	int32_t fd;             // file to reserve blocks in, -1 for none
+	uint32_t zero_when_new; // 1: never-used memory reads as zero (file pools)
+
+	uint64_t free_bin_bitmap[2];
+	uint32_t free_bins[kFreeSpanBins]; // first slice of each bin's free-span list
+
+	uint32_t heap_slabs[kMaxHeapSlabs]; // first slice of each heap slab (0: none yet)
+	uint32_t heap_slab_count;
+	uint32_t free_heaps; // chain of unused heap slots (1-based index)
+	uint32_t heap_capacity;
+
+	PageQueue abandoned[kClassCount]; // pages whose heap went away
+
+	uint64_t large_bytes;      // bytes in live large blocks' spans
+	uint64_t large_blocks;     // live large blocks
+};
+
+// Lays out the tables of the new pool `header` describes and makes all its
+// slices one free span.  `fd` is the file to reserve blocks in (-1: none);
+// `zero_when_new` says never-used memory reads as zero.  0 or an errno.
+int layout_init(PoolHeader *header, int fd, bool zero_when_new) noexcept;
+
+inline PoolHeader *header_of_handle(uintptr_t handle, size_t page_size) noexcept
+{
+	return pointer_at<PoolHeader>(handle + page_size);
+}
+
+inline PoolState *state_of(PoolHeader *header) noexcept
+{
+	return pointer_at<PoolState>(align_up(address_of(header) + sizeof(PoolHeader), 64));
+}
+
+inline uintptr_t slice_address(const PoolState *state, uint32_t slice) noexcept
+{
+	return state->slice_origin + (uintptr_t{slice} << kSliceShift);
+}
+
+inline uint32_t slice_of(const PoolState *state, uintptr_t address) noexcept
+{
+	return static_cast<uint32_t>((address - state->slice_origin) >> kSliceShift);
+}
+
+inline uint32_t index_of(const PoolState *state, const SliceDescriptor *d) noexcept
+{
+	return static_cast<uint32_t>(d - state->descriptors);
+}
+
+} // namespace vmem::core

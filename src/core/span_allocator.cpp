@@ -1,0 +1,304 @@
+// SPDX-License-Identifier: BSD-3-Clause
+// span_allocator.cpp -- runs of slices: free-span bins, coalescing, file-block reservation.
+#include "core/span_allocator.hpp"
+
+#include <bit>
+#include <cerrno>
+#include <cstring>
+
+#include "platform/os.hpp"
+
+namespace vmem::core::spans {
+
+namespace {
+
+// Free spans are binned by length: 1 to 8 slices exactly, then four bins
+// per doubling, so a bin's spans differ by less than 25% in length.
+unsigned bin_of(uint32_t count) noexcept
+{
+	if (count <= 8)
+		return count - 1;
+	unsigned b = static_cast<unsigned>(std::bit_width(count)) - 1; // >= 3
+	return 8 + (b - 3) * 4 + ((count >> (b - 2)) & 3);
+}
+static_assert(kFreeSpanBins >= 8 + (31 - 3) * 4 + 4, "a bin for every 32-bit length");
+
+SliceDescriptor &desc(PoolState *state, uint32_t slice) noexcept
+{
+	return state->descriptors[slice];
+}
+
+uint32_t segment_of(uint32_t slice) noexcept
+{
+	return slice / kSlicesPerSegment;
+}
+
+void link(PoolState *state, uint32_t first) noexcept
+{
+	SliceDescriptor &d = desc(state, first);
+	unsigned bin = bin_of(d.slice_count);
+	d.prev = 0;
+	d.next = state->free_bins[bin];
+	if (d.next != 0)
+		desc(state, d.next).prev = first;
+	state->free_bins[bin] = first;
+	state->free_bin_bitmap[bin / 64] |= uint64_t{1} << (bin % 64);
+}
+
+void unlink(PoolState *state, uint32_t first) noexcept
+{
+	SliceDescriptor &d = desc(state, first);
+	unsigned bin = bin_of(d.slice_count);
+	if (d.prev != 0)
+		desc(state, d.prev).next = d.next;
+	else
+		state->free_bins[bin] = d.next;
+	if (d.next != 0)
+		desc(state, d.next).prev = d.prev;
+	if (state->free_bins[bin] == 0)
+		state->free_bin_bitmap[bin / 64] &= ~(uint64_t{1} << (bin % 64));
+	d.next = d.prev = 0;
+}
+
+// Marks [first, first + count) as one free span and bins it.  Its end
+// descriptors' pages are ready: they were written before, as ends of spans.
+void insert_free(PoolState *state, uint32_t first, uint32_t count) noexcept
+{
+	SliceDescriptor &head = desc(state, first);
+	head.kind = SliceKind::free;
+	head.back_offset = 0;
+	head.slice_count = count;
+	if (count > 1) {
+		SliceDescriptor &tail = desc(state, first + count - 1);
+		tail.kind = SliceKind::free;
+		tail.back_offset = count - 1;
+		tail.slice_count = count;
+	}
+	link(state, first);
+}
+
+// Reserves file blocks for the slices [first, first + count).
+int reserve_data(PoolState *state, uint32_t first, uint32_t count) noexcept
+{
+	if (state->fd < 0)
+		return 0;
+	for (uint32_t seg = segment_of(first); seg <= segment_of(first + count - 1); seg++) {
+		if (state->segment_states[seg] & kSegmentDataReserved)
+			continue;
+		// the segment's usable part: whole slices inside the pool
+		uint32_t lo = seg * kSlicesPerSegment;
+		uint32_t hi = lo + kSlicesPerSegment;
+		if (lo < state->first_slice)
+			lo = state->first_slice;
+		if (hi > state->end_slice)
+			hi = state->end_slice;
+		int err = os::file_reserve(state->fd, slice_address(state, lo) - state->pool_base,
+					   uint64_t{hi - lo} << kSliceShift);
+		if (err != 0)
+			return err;
+		state->segment_states[seg] |= kSegmentDataReserved;
+	}
+	return 0;
+}
+
+// The first slice at or after `first` whose address is aligned to `alignment`.
+uint32_t aligned_slice(const PoolState *state, uint32_t first, size_t alignment) noexcept
+{
+	return slice_of(state, align_up(slice_address(state, first), alignment));
+}
+
+// Takes `count` slices from the free span starting at `first` (already
+// unlinked), aligned to `alignment`; gives back the slices before and after.
+uint32_t carve(PoolState *state, uint32_t first, uint32_t span_count, uint32_t count, size_t alignment) noexcept
+{
+	uint32_t start = aligned_slice(state, first, alignment);
+	uint32_t head = start - first;
+	uint32_t tail = span_count - head - count;
+	if (head > 0)
+		insert_free(state, first, head);
+	if (tail > 0)
+		insert_free(state, start + count, tail);
+	return start;
+}
+
+// The first free span that can hold `count` slices at `align`, unlinked.
+uint32_t find_fit(PoolState *state, uint32_t count, size_t alignment, uint32_t *span_count) noexcept
+{
+	auto fits = [&](uint32_t first, uint32_t length) {
+		return uint64_t{aligned_slice(state, first, alignment)} + count <= uint64_t{first} + length;
+	};
+	// the bin `count` falls in holds spans shorter than it too: look through it
+	for (uint32_t s = state->free_bins[bin_of(count)]; s != 0; s = desc(state, s).next) {
+		if (fits(s, desc(state, s).slice_count)) {
+			*span_count = desc(state, s).slice_count;
+			unlink(state, s);
+			return s;
+		}
+	}
+	// every span in a higher bin is long enough for `count`; with an
+	// alignment, each is checked
+	for (unsigned bin = bin_of(count) + 1; bin < kFreeSpanBins;) {
+		uint64_t word = state->free_bin_bitmap[bin / 64] >> (bin % 64);
+		if (word == 0) {
+			bin = (bin / 64 + 1) * 64; // the rest of this word's bins are empty
+			continue;
+		}
+		bin += static_cast<unsigned>(std::countr_zero(word));
+		for (uint32_t s = state->free_bins[bin]; s != 0; s = desc(state, s).next) {
+			if (fits(s, desc(state, s).slice_count)) {
+				*span_count = desc(state, s).slice_count;
+				unlink(state, s);
+				return s;
+			}
+		}
+		bin++;
+	}
+	return 0;
+}
+
+} // namespace
+
+bool descriptor_ready(const PoolState *state, uint32_t slice) noexcept
+{
+	return state->segment_states[segment_of(slice)] & kSegmentDescriptorsReady;
+}
+
+int prepare_descriptors(PoolState *state, uint32_t first, uint32_t last) noexcept
+{
+	for (uint32_t seg = segment_of(first); seg <= segment_of(last); seg++) {
+		if (state->segment_states[seg] & kSegmentDescriptorsReady)
+			continue;
+		void *page = &state->descriptors[seg * kSlicesPerSegment];
+		if (state->fd >= 0) {
+			if (int err = os::file_reserve(state->fd, address_of(page) - state->pool_base,
+						       kSlicesPerSegment * sizeof(SliceDescriptor)))
+				return err;
+		}
+		if (!state->zero_when_new)
+			std::memset(page, 0, kSlicesPerSegment * sizeof(SliceDescriptor));
+		state->segment_states[seg] |= kSegmentDescriptorsReady;
+	}
+	return 0;
+}
+
+int init(PoolState *state) noexcept
+{
+	std::memset(state->free_bins, 0, sizeof(state->free_bins));
+	std::memset(state->free_bin_bitmap, 0, sizeof(state->free_bin_bitmap));
+	uint32_t first = state->first_slice;
+	uint32_t last = state->end_slice - 1;
+	if (int err = prepare_descriptors(state, first, first))
+		return err;
+	if (int err = prepare_descriptors(state, last, last))
+		return err;
+	insert_free(state, first, state->end_slice - first);
+	return 0;
+}
+
+uint32_t allocate(PoolState *state, uint32_t count, size_t alignment, int *err) noexcept
+{
+	uint32_t span_count = 0;
+	uint32_t first = find_fit(state, count, alignment, &span_count);
+	if (first == 0) {
+		*err = ENOMEM;
+		return 0;
+	}
+	// The descriptors of the span's ends exist; those of the pieces
+	// carve may write (the new span's ends, the remainder's ends) may not.
+	uint32_t start = aligned_slice(state, first, alignment);
+	int prepared = prepare_descriptors(state, start, start + count - 1);
+	if (prepared == 0 && start + count < first + span_count)
+		prepared = prepare_descriptors(state, start + count, start + count);
+	if (prepared == 0 && start > first)
+		prepared = prepare_descriptors(state, start - 1, start - 1);
+	if (prepared == 0)
+		prepared = reserve_data(state, start, count);
+	if (prepared != 0) {
+		insert_free(state, first, span_count); // as it was
+		*err = prepared;
+		return 0;
+	}
+	carve(state, first, span_count, count, alignment);
+	if (start + count > state->fresh_slice)
+		state->fresh_slice = start + count;
+	return start;
+}
+
+void release(PoolState *state, uint32_t first, uint32_t count) noexcept
+{
+	if (first > state->first_slice && descriptor_ready(state, first - 1)) {
+		SliceDescriptor &left = desc(state, first - 1);
+		if (left.kind == SliceKind::free) {
+			uint32_t left_first = first - 1 - left.back_offset;
+			unlink(state, left_first);
+			count += first - left_first;
+			first = left_first;
+		}
+	}
+	uint32_t after = first + count;
+	if (after < state->end_slice && descriptor_ready(state, after)) {
+		SliceDescriptor &right = desc(state, after);
+		if (right.kind == SliceKind::free && right.back_offset == 0) {
+			uint32_t right_count = right.slice_count;
+			unlink(state, after);
+			right.kind = SliceKind::unused; // now inside the merged span
+			count += right_count;
+		}
+	}
+	insert_free(state, first, count);
+}
+
+bool grow_in_place(PoolState *state, uint32_t first, uint32_t count, uint32_t new_count) noexcept
+{
+	uint32_t after = first + count;
+	if (after >= state->end_slice || !descriptor_ready(state, after))
+		return false;
+	SliceDescriptor &right = desc(state, after);
+	if (right.kind != SliceKind::free || right.back_offset != 0 || count + right.slice_count < new_count)
+		return false;
+	uint32_t right_count = right.slice_count;
+	uint32_t extra = new_count - count;
+	if (prepare_descriptors(state, first + new_count - 1, first + new_count) != 0 ||
+	    reserve_data(state, after, extra) != 0)
+		return false;
+	unlink(state, after);
+	right.kind = SliceKind::unused;
+	if (right_count > extra)
+		insert_free(state, first + new_count, right_count - extra);
+	desc(state, first).slice_count = new_count;
+	SliceDescriptor &last = desc(state, first + new_count - 1);
+	last.kind = SliceKind::interior;
+	last.back_offset = new_count - 1;
+	if (first + new_count > state->fresh_slice)
+		state->fresh_slice = first + new_count;
+	return true;
+}
+
+bool shrink_in_place(PoolState *state, uint32_t first, uint32_t count, uint32_t new_count) noexcept
+{
+	if (new_count >= count)
+		return true;
+	uint32_t cut = first + new_count;
+	if (prepare_descriptors(state, cut - 1, cut) != 0)
+		return false;
+	if (new_count > 1) {
+		SliceDescriptor &last = desc(state, cut - 1);
+		last.kind = SliceKind::interior;
+		last.back_offset = new_count - 1;
+	}
+	desc(state, first).slice_count = new_count;
+	release(state, cut, count - new_count);
+	return true;
+}
+
+uint64_t free_slices(const PoolState *state) noexcept
+{
+	uint64_t total = 0;
+	for (unsigned bin = 0; bin < kFreeSpanBins; bin++) {
+		for (uint32_t s = state->free_bins[bin]; s != 0; s = state->descriptors[s].next)
+			total += state->descriptors[s].slice_count;
+	}
+	return total;
+}
+
+} // namespace vmem::core::spans
