@@ -67,18 +67,22 @@ struct FreeBlock {
 	FreeBlock *next;
 };
 
+// Fields marked (lock) change only under PoolState::lock; (owner) only by
+// the thread owning the page.  The two groups do not share an 8-byte word,
+// so reading a neighbour's span fields under the lock never touches bytes
+// its owner is writing.
 struct SliceDescriptor {
-	SliceKind kind;
-	uint8_t size_class; // pages: the class of their blocks
-	uint8_t flags;      // PageFlags
-	uint8_t reserved0;
-	uint32_t back_offset; // interior slices: how many slices back the span starts
-	uint32_t slice_count; // first slice of a span: its length in slices
-	uint32_t block_size;  // pages: bytes per block; large blocks: offset of the block in its span
-	uint16_t used;        // pages: blocks handed out and not yet back on free or local_free
-	uint16_t capacity;    // pages: blocks carved into free lists so far
+	SliceKind kind;       // (lock)
+	uint8_t size_class;   // (lock) pages: the class of their blocks
+	uint16_t reserved0;
+	uint32_t back_offset; // (lock) interior slices: how many slices back the span starts
+	uint32_t slice_count; // (lock) first slice of a span: its length in slices
+	uint32_t block_size;  // (lock) pages: bytes per block; large blocks: offset of the block in its span
+	uint16_t used;        // (owner) pages: blocks handed out and not yet back on free or local_free
+	uint16_t capacity;    // (owner) pages: blocks carved into free lists so far
 	uint16_t reserved;    // pages: blocks the page holds
-	uint16_t reserved1;
+	uint8_t flags;        // (owner) PageFlags
+	uint8_t reserved1;
 	std::atomic<uint32_t> owner_thread; // pages: thread number of the owning heap, 0 when abandoned
 	uint32_t heap_index;   // pages: the owning heap (1-based); free spans: bin link
 	uint32_t next;         // queue links as slice indexes (0: none)

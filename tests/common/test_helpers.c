@@ -172,6 +172,38 @@ void unmount_small_tmpfs(char *dir)
 	remove_test_dir(dir);
 }
 
+uint64_t next_random(uint64_t *state)
+{
+	uint64_t x = *state;
+	x ^= x >> 12;
+	x ^= x << 25;
+	x ^= x >> 27;
+	*state = x;
+	return x * 0x2545F4914F6CDD1DULL;
+}
+
+static unsigned char pattern_byte(uint64_t seed, size_t i)
+{
+	return (unsigned char)((seed * 31 + i * 7) ^ (seed >> 13) ^ (i >> 8));
+}
+
+void fill_pattern(void *block, size_t size, uint64_t seed)
+{
+	unsigned char *bytes = block;
+	for (size_t i = 0; i < size; i++)
+		bytes[i] = pattern_byte(seed, i);
+}
+
+bool check_pattern(const void *block, size_t size, uint64_t seed)
+{
+	const unsigned char *bytes = block;
+	for (size_t i = 0; i < size; i++) {
+		if (bytes[i] != pattern_byte(seed, i))
+			return false;
+	}
+	return true;
+}
+
 void skip_whole_program(const char *reason)
 {
 	printf("1..0 # SKIP %s\n", reason);

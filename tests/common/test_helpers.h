@@ -44,6 +44,14 @@ void unmap_region(void *addr, size_t size);
 char *mount_small_tmpfs(size_t bytes);
 void unmount_small_tmpfs(char *dir);
 
+/* Fills `size` bytes with a pattern derived from `seed`; check_pattern
+ * says whether they still hold it. */
+void fill_pattern(void *block, size_t size, uint64_t seed);
+bool check_pattern(const void *block, size_t size, uint64_t seed);
+
+/* A small, fast pseudo-random generator for tests (xorshift64*). */
+uint64_t next_random(uint64_t *state);
+
 /* Prints "1..0 # SKIP <reason>" and exits 77: nothing here can be tested. */
 void skip_whole_program(const char *reason) __attribute__((noreturn));
 
