@@ -119,6 +119,8 @@ void *pool_calloc(uintptr_t handle, size_t count, size_t size) noexcept
 	void *block = allocate(handle, total == 0 ? 1 : total, 8, &zero_from);
 	if (block != nullptr && zero_from > 0)
 		std::memset(block, 0, zero_from < total ? zero_from : total);
+	if (block != nullptr && vg::active())
+		vg::defined(block, total); // zero, partly without our writing it
 	return block;
 }
 

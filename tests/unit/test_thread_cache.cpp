@@ -1,0 +1,152 @@
+// SPDX-License-Identifier: BSD-3-Clause
+// test_thread_cache.cpp -- per-thread heap slots: bounded, stale-safe, given back at thread exit.
+#include <cerrno>
+#include <cstring>
+#include <pthread.h>
+#include <sys/mman.h>
+
+#include "cmocka_cxx.hpp"
+#include "core/layout.hpp"
+#include "core/span_allocator.hpp"
+#include "core/thread_cache.hpp"
+#include "libvmem.h"
+#include "platform/os.hpp"
+#include "util/bits.hpp"
+
+using namespace vmem;
+using namespace vmem::core;
+
+namespace {
+
+constexpr size_t kPoolSize = VMEM_MIN_POOL;
+
+char *map_pools(size_t count)
+{
+	void *p = mmap(nullptr, count * kPoolSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+		       -1, 0);
+	return p == MAP_FAILED ? nullptr : static_cast<char *>(p);
+}
+
+PoolState *state_of_pool(VMEM *vmp)
+{
+	return state_of(header_of_handle(address_of(vmp), os::page_size()));
+}
+
+void thousand_pools_in_turn_keep_heaps_bounded(void **)
+{
+	constexpr size_t kPools = 1000;
+	char *regions = map_pools(kPools);
+	assert_non_null(regions);
+	VMEM *pools[kPools];
+	for (size_t i = 0; i < kPools; i++) {
+		pools[i] = vmem_create_in_region(regions + i * kPoolSize, kPoolSize);
+		assert_non_null(pools[i]);
+	}
+	for (int round = 0; round < 2; round++) {
+		for (size_t i = 0; i < kPools; i++) {
+			void *p = vmem_malloc(pools[i], 100);
+			assert_non_null(p);
+			vmem_free(pools[i], p);
+			assert_true(t_cache.live_heaps <= kMaxHeapsPerThread);
+		}
+	}
+	assert_int_equal(t_cache.live_heaps, kMaxHeapsPerThread);
+	// an abandoned heap's pool is whole again: its empty page went back
+	uint64_t free_slices = spans::free_slices(state_of_pool(pools[0]));
+	PoolState *state = state_of_pool(pools[0]);
+	assert_int_equal(free_slices + 1, state->end_slice - state->first_slice); // all but the heap slab
+	for (size_t i = 0; i < kPools; i++)
+		vmem_delete(pools[i]);
+	munmap(regions, kPools * kPoolSize);
+}
+
+struct StaleState {
+	VMEM *pool;
+	char *region;
+	pthread_barrier_t *barrier;
+	bool ok;
+};
+
+void *use_pool_across_recreation(void *arg)
+{
+	auto *s = static_cast<StaleState *>(arg);
+	void *p = vmem_malloc(s->pool, 64); // the slot now names this pool
+	vmem_free(s->pool, p);
+	pthread_barrier_wait(s->barrier); // main deletes it and creates another here
+	pthread_barrier_wait(s->barrier);
+	// same address, new pool: the stale slot must not be used
+	void *q = vmem_malloc(s->pool, 64);
+	s->ok = q != nullptr && span_of(state_of_pool(s->pool), address_of(q)) != nullptr;
+	std::memset(q, 1, 64);
+	vmem_free(s->pool, q);
+	return nullptr;
+}
+
+void stale_slots_after_delete_are_harmless(void **)
+{
+	char *region = map_pools(1);
+	pthread_barrier_t barrier;
+	pthread_barrier_init(&barrier, nullptr, 2);
+	StaleState s{vmem_create_in_region(region, kPoolSize), region, &barrier, false};
+	pthread_t thread;
+	pthread_create(&thread, nullptr, use_pool_across_recreation, &s);
+	pthread_barrier_wait(&barrier);
+	vmem_delete(s.pool);
+	VMEM *again = vmem_create_in_region(region, kPoolSize);
+	assert_ptr_equal(again, s.pool);
+	pthread_barrier_wait(&barrier);
+	pthread_join(thread, nullptr);
+	assert_true(s.ok);
+	// the new pool is whole: the thread's heap went away when it exited
+	// and took its pages with it
+	void *big = vmem_malloc(again, 13 * MiB);
+	assert_non_null(big);
+	vmem_free(again, big);
+	vmem_delete(again);
+	pthread_barrier_destroy(&barrier);
+	munmap(region, kPoolSize);
+}
+
+void *allocate_and_leave(void *arg)
+{
+	auto *vmp = static_cast<VMEM *>(arg);
+	// blocks left live: their pages are abandoned at exit, not lost
+	for (int i = 0; i < 1000; i++)
+		vmem_malloc(vmp, 128);
+	return nullptr;
+}
+
+void thread_exit_abandons_pages_for_others(void **)
+{
+	VMEM *vmp = vmem_create("/tmp", kPoolSize);
+	PoolState *state = state_of_pool(vmp);
+	for (int i = 0; i < 20; i++) {
+		pthread_t thread;
+		pthread_create(&thread, nullptr, allocate_and_leave, vmp);
+		pthread_join(thread, nullptr);
+	}
+	// every exited thread's pages sit on the abandoned queue of the class
+	unsigned cls = size_class_of(128);
+	uint32_t abandoned = 0;
+	for (uint32_t s = state->abandoned[cls].first; s != 0; s = state->descriptors[s].next)
+		abandoned++;
+	assert_true(abandoned >= 1);
+	// and this thread's heap takes them over instead of new pages
+	uint64_t free_before = spans::free_slices(state);
+	for (int i = 0; i < 100; i++)
+		vmem_malloc(vmp, 128);
+	assert_true(spans::free_slices(state) >= free_before - 1); // at most its heap slab
+	vmem_delete(vmp);
+}
+
+} // namespace
+
+int main()
+{
+	const CMUnitTest tests[] = {
+		cmocka_unit_test(thousand_pools_in_turn_keep_heaps_bounded),
+		cmocka_unit_test(stale_slots_after_delete_are_harmless),
+		cmocka_unit_test(thread_exit_abandons_pages_for_others),
+	};
+	return cmocka_run_group_tests_name("thread heap slots", tests, nullptr, nullptr);
+}
