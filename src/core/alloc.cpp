@@ -16,11 +16,6 @@ namespace vmem::core {
 
 namespace {
 
-PoolHeader *header_of(uintptr_t handle) noexcept
-{
-	return header_of_handle(handle, os::page_size());
-}
-
 void *fail_out_of_memory(uintptr_t handle, size_t size) noexcept
 {
 	VMEM_FAIL(ENOMEM, "out of memory: %zu bytes in pool 0x%lx", size, static_cast<unsigned long>(handle));
@@ -86,7 +81,7 @@ SliceDescriptor *block_span(PoolState *state, uintptr_t handle, const void *bloc
 
 } // namespace
 
-void *pool_malloc(uintptr_t handle, size_t size) noexcept
+void *pool_malloc_slow(uintptr_t handle, size_t size) noexcept
 {
 	PoolHeader *header = header_of(handle);
 	ThreadHeap *heap = thread_heap(handle, header);
@@ -132,10 +127,8 @@ void *pool_aligned_alloc(uintptr_t handle, size_t alignment, size_t size) noexce
 	return allocate(handle, size == 0 ? 1 : size, alignment, &zero_from);
 }
 
-void pool_free(uintptr_t handle, void *block) noexcept
+void pool_free_slow(uintptr_t handle, void *block) noexcept
 {
-	if (block == nullptr)
-		return;
 	PoolHeader *header = header_of(handle);
 	PoolState *state = state_of(header);
 	SliceDescriptor *span = block_span(state, handle, block);

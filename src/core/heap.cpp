@@ -87,7 +87,15 @@ void queue_remove(PoolState *state, PageQueue &queue, SliceDescriptor *page) noe
 
 void set_current(ThreadHeap *heap, unsigned cls, SliceDescriptor *page) noexcept
 {
+	if (heap->current[cls] != &g_empty_page)
+		heap->current[cls]->flags &= static_cast<uint8_t>(~kPageCurrent);
+	if (page != &g_empty_page)
+		page->flags |= kPageCurrent;
 	heap->current[cls] = page;
+	// Under Valgrind the direct array stays on the empty page, so that
+	// every allocation takes the generic path, which reports to memcheck.
+	if (vg::active())
+		return;
 	for (unsigned i = kDirect.ranges[cls].first; i < kDirect.ranges[cls].last; i++)
 		heap->direct[i] = page;
 }
@@ -494,7 +502,7 @@ void heap_abandon(PoolState *state, ThreadHeap *heap) noexcept
 		}
 		page->owner_thread.store(0, std::memory_order_relaxed);
 		page->heap_index = 0;
-		page->flags = static_cast<uint8_t>((page->flags & ~kPageInFull) | kPageAbandoned);
+		page->flags = static_cast<uint8_t>((page->flags & ~(kPageInFull | kPageCurrent)) | kPageAbandoned);
 		queue_push(state, state->abandoned[page->size_class], page);
 	});
 	heap->owner_thread = 0;

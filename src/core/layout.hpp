@@ -50,6 +50,7 @@ enum PageFlags : uint8_t {
 	kPageFreshZero = 1u << 1, // every block on `free` is untouched, zero memory
 	kPageAbandoned = 1u << 2, // owned by no heap: on the pool's abandoned queue
 	kPageZeroMemory = 1u << 3, // the page's memory was never used: untouched blocks read as zero
+	kPageCurrent = 1u << 4,    // its heap's current page for the class: kept even when empty
 };
 
 // The low two bits of SliceDescriptor::thread_free: how a remote free of a
@@ -149,9 +150,12 @@ inline PoolHeader *header_of_handle(uintptr_t handle, size_t page_size) noexcept
 	return pointer_at<PoolHeader>(handle + page_size);
 }
 
+// PoolState follows PoolHeader in the header page, on a cache line of its own.
+inline constexpr size_t kStateOffset = align_up(sizeof(PoolHeader), 64);
+
 inline PoolState *state_of(PoolHeader *header) noexcept
 {
-	return pointer_at<PoolState>(align_up(address_of(header) + sizeof(PoolHeader), 64));
+	return pointer_at<PoolState>(address_of(header) + kStateOffset);
 }
 
 inline uintptr_t slice_address(const PoolState *state, uint32_t slice) noexcept

@@ -19,11 +19,18 @@
 
 namespace vmem::os {
 
-size_t page_size() noexcept
+namespace detail {
+
+std::atomic<size_t> g_page_size{0};
+
+size_t read_page_size() noexcept
 {
-	static const size_t size = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+	size_t size = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+	g_page_size.store(size, std::memory_order_relaxed);
 	return size;
 }
+
+} // namespace detail
 
 // A character device is device DAX when its sysfs subsystem link ends in
 // "dax".  Returns 0 and the answer, or the errno of resolving the link.

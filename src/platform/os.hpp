@@ -6,14 +6,24 @@
 // report the failure and undo their earlier steps in order.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <sys/types.h>
 
 namespace vmem::os {
 
+namespace detail {
+extern std::atomic<size_t> g_page_size; // 0 until first read
+size_t read_page_size() noexcept;
+} // namespace detail
+
 // The system page size (4 KiB on x86-64), read once.
-size_t page_size() noexcept;
+inline size_t page_size() noexcept
+{
+	size_t size = detail::g_page_size.load(std::memory_order_relaxed);
+	return __builtin_expect(size != 0, 1) ? size : detail::read_page_size();
+}
 
 // What a path passed to vmem_create names.
 enum class PathKind {

@@ -47,10 +47,6 @@ inline void defined(const void *p, size_t size) noexcept
 {
 	VALGRIND_MAKE_MEM_DEFINED(p, size);
 }
-inline bool running_on_valgrind() noexcept
-{
-	return RUNNING_ON_VALGRIND != 0;
-}
 #else
 inline void malloc_like(const void *, size_t, bool) noexcept {}
 inline void free_like(const void *) noexcept {}
@@ -58,15 +54,10 @@ inline void resize_in_place(const void *, size_t, size_t) noexcept {}
 inline void no_access(const void *, size_t) noexcept {}
 inline void undefined(const void *, size_t) noexcept {}
 inline void defined(const void *, size_t) noexcept {}
-inline bool running_on_valgrind() noexcept
-{
-	return false;
-}
 #endif
 
-inline void init() noexcept
-{
-	g_active = running_on_valgrind();
-}
+// Sets g_active: true under memcheck (not under callgrind or other
+// tools, whose instruction counts the requests would only inflate).
+void init() noexcept;
 
 } // namespace vmem::vg
