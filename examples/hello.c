@@ -2,7 +2,7 @@
 /*
  * hello.c -- the library's main job in one program: a pool in a temporary
  * file under /tmp and one in memory the program mapped itself, each created,
- * used and deleted.
+ * used (strings, an array that grows, a large block) and deleted.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -41,6 +41,30 @@ int main(void)
 		return 1;
 	}
 	printf("region pool of %zu bytes at %p\n", region_size, (void *)region_pool);
+
+	/* use them as heaps of their own */
+	char *greeting = vmem_strdup(file_pool, "hello from a file pool");
+	int *squares = NULL;
+	for (int n = 1; n <= 1000; n *= 10) {
+		int *grown = vmem_realloc(region_pool, squares, (size_t)n * sizeof(int));
+		if (grown == NULL) {
+			fprintf(stderr, "hello: vmem_realloc: %s\n", vmem_errormsg());
+			return 1;
+		}
+		squares = grown;
+		for (int i = 0; i < n; i++)
+			squares[i] = i * i;
+	}
+	double *matrix = vmem_calloc(file_pool, 512 * 512, sizeof(double));
+	if (greeting == NULL || matrix == NULL) {
+		fprintf(stderr, "hello: allocation: %s\n", vmem_errormsg());
+		return 1;
+	}
+	printf("%s; 999 squared is %d; a %zu-byte zeroed matrix starts with %g\n", greeting, squares[999],
+	       vmem_malloc_usable_size(file_pool, matrix), matrix[0]);
+	vmem_free(file_pool, greeting);
+	vmem_free(region_pool, squares);
+	vmem_free(file_pool, matrix);
 
 	/* errors come with errno and a message */
 	if (vmem_create("/no/such/dir", VMEM_MIN_POOL) == NULL)

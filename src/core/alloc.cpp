@@ -30,15 +30,23 @@ void *malloc_class(PoolState *state, ThreadHeap *heap, size_t block_size) noexce
 	return heap_malloc_generic(state, heap, block_size);
 }
 
-// The allocation shared by malloc, calloc and aligned_alloc.  *zero_from:
-// bytes from there on are known to read as zero.
-void *allocate(uintptr_t handle, size_t size, size_t alignment, size_t *zero_from) noexcept
+// The calling thread's heap in the pool, with the pool's state; nullptr
+// with errno and message set when the handle is bad or no heap can be made.
+struct HeapRef {
+	PoolState *state;
+	ThreadHeap *heap;
+};
+HeapRef heap_for(uintptr_t handle) noexcept
 {
 	PoolHeader *header = header_of(handle);
-	ThreadHeap *heap = thread_heap(handle, header);
-	if (heap == nullptr)
-		return nullptr; // errno and message set
-	PoolState *state = state_of(header);
+	return HeapRef{state_of(header), thread_heap(handle, header)};
+}
+
+// A block of `size` bytes aligned to `alignment`, or nullptr when the pool
+// has no room (not reported: the caller decides).  *zero_from: bytes from
+// there on are known to read as zero.
+void *allocate_in(HeapRef ref, size_t size, size_t alignment, size_t *zero_from) noexcept
+{
 	void *block;
 	if (size <= kMediumMax && alignment <= kMediumMax) {
 		// the smallest class holding `size` whose blocks fall on
@@ -48,23 +56,43 @@ void *allocate(uintptr_t handle, size_t size, size_t alignment, size_t *zero_fro
 		unsigned cls = size_class_of(need == 0 ? 1 : need);
 		while (class_block_size(cls) % alignment != 0)
 			cls++;
-		block = malloc_class(state, heap, class_block_size(cls));
+		block = malloc_class(ref.state, ref.heap, class_block_size(cls));
 		if (block != nullptr) {
-			SliceDescriptor *page = span_of(state, address_of(block));
+			SliceDescriptor *page = span_of(ref.state, address_of(block));
 			// a fresh block holds only the free-list link we wrote
 			*zero_from = (page->flags & kPageFreshZero) ? sizeof(FreeBlock) : size;
 		}
-	} else {
-		block = large_malloc(state, size, alignment < kSliceSize ? kSliceSize : alignment, zero_from);
-		if (block == nullptr) {
-			// small pages this thread keeps empty may be what stands in the way
-			heap_release_empty_pages(state, heap);
-			block = large_malloc(state, size, alignment < kSliceSize ? kSliceSize : alignment, zero_from);
-		}
+		return block;
 	}
-	if (block == nullptr)
-		return fail_out_of_memory(handle, size);
+	size_t span_alignment = alignment < kSliceSize ? kSliceSize : alignment;
+	block = large_malloc(ref.state, size, span_alignment, zero_from);
+	if (block == nullptr) {
+		// small pages this thread keeps empty may be what stands in the way
+		heap_release_empty_pages(ref.state, ref.heap);
+		block = large_malloc(ref.state, size, span_alignment, zero_from);
+	}
 	return block;
+}
+
+// malloc's choice of path, without reporting a full pool.
+void *malloc_in(HeapRef ref, size_t size) noexcept
+{
+	if (size <= kDirectMax)
+		return heap_malloc_small(ref.state, ref.heap, size == 0 ? 1 : size); // malloc(0): a unique 8-byte block
+	if (size <= kMediumMax)
+		return heap_malloc_generic(ref.state, ref.heap, size);
+	size_t zero_from;
+	return allocate_in(ref, size, kSliceSize, &zero_from);
+}
+
+// The aligned allocation of calloc and aligned_alloc, reporting failure.
+void *allocate(uintptr_t handle, size_t size, size_t alignment, size_t *zero_from) noexcept
+{
+	HeapRef ref = heap_for(handle);
+	if (ref.heap == nullptr)
+		return nullptr;
+	void *block = allocate_in(ref, size, alignment, zero_from);
+	return block != nullptr ? block : fail_out_of_memory(handle, size);
 }
 
 SliceDescriptor *block_span(PoolState *state, uintptr_t handle, const void *block) noexcept
@@ -83,24 +111,11 @@ SliceDescriptor *block_span(PoolState *state, uintptr_t handle, const void *bloc
 
 void *pool_malloc_slow(uintptr_t handle, size_t size) noexcept
 {
-	PoolHeader *header = header_of(handle);
-	ThreadHeap *heap = thread_heap(handle, header);
-	if (heap == nullptr)
+	HeapRef ref = heap_for(handle);
+	if (ref.heap == nullptr)
 		return nullptr;
-	PoolState *state = state_of(header);
-	void *block;
-	if (__builtin_expect(size <= kDirectMax, true)) {
-		// malloc(0) is a 1-byte request: a unique block that can be freed
-		block = heap_malloc_small(state, heap, size == 0 ? 1 : size);
-	} else if (size <= kMediumMax) {
-		block = heap_malloc_generic(state, heap, size);
-	} else {
-		size_t zero_from;
-		return allocate(handle, size, kSliceSize, &zero_from);
-	}
-	if (__builtin_expect(block == nullptr, false))
-		return fail_out_of_memory(handle, size);
-	return block;
+	void *block = malloc_in(ref, size);
+	return __builtin_expect(block != nullptr, true) ? block : fail_out_of_memory(handle, size);
 }
 
 void *pool_calloc(uintptr_t handle, size_t count, size_t size) noexcept
@@ -184,9 +199,10 @@ void *pool_realloc(uintptr_t handle, void *block, size_t size) noexcept
 			// the slices it frees can hold the small block even in a
 			// full pool; if even that fails, the shrunk block serves.
 			large_resize_in_place(state, span, size);
-			void *moved = pool_malloc(handle, size);
+			HeapRef ref = heap_for(handle);
+			void *moved = ref.heap != nullptr ? malloc_in(ref, size) : nullptr;
 			if (moved == nullptr)
-				return block;
+				return block; // a success all the same: nothing to report
 			std::memcpy(moved, block, size);
 			pool_free(handle, block);
 			return moved;

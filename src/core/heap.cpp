@@ -377,6 +377,8 @@ ThreadHeap *heap_create(PoolState *state, uint32_t thread, uint64_t pool_cookie)
 		uint32_t slab_number = state->heap_slab_count++;
 		state->heap_slabs[slab_number] = first;
 		auto *heaps = pointer_at<ThreadHeap>(slice_address(state, first));
+		if (vg::active())
+			vg::undefined(heaps, kSliceSize); // free slices are off limits until used
 		for (uint32_t i = kHeapsPerSlab; i-- > 0;) {
 			heaps[i].owner_thread = 0;
 			heaps[i].index = slab_number * kHeapsPerSlab + i + 1;
@@ -551,6 +553,10 @@ SliceDescriptor *span_of(PoolState *state, uintptr_t address) noexcept
 	if (d->kind == SliceKind::interior)
 		d -= d->back_offset;
 	if (d->kind != SliceKind::page && d->kind != SliceKind::large)
+		return nullptr;
+	// An old interior tag may point back to a span that no longer
+	// reaches this slice (large spans rewrite only their ends).
+	if (index_of(state, d) + d->slice_count <= slice)
 		return nullptr;
 	return d;
 }

@@ -8,6 +8,7 @@
 #include "core/heap.hpp"
 #include "core/span_allocator.hpp"
 #include "platform/os.hpp"
+#include "util/valgrind.hpp"
 
 namespace vmem::core {
 
@@ -47,6 +48,12 @@ int layout_init(PoolHeader *header, int fd, bool zero_when_new) noexcept
 	state->large_bytes = 0;
 	state->large_blocks = 0;
 	heaps_init(state);
+	// Free slices are off limits until handed out, so memcheck reports a
+	// stray access there (such as a block of a deleted pool read after a
+	// new pool took its region).
+	if (vg::active())
+		vg::no_access(pointer_at(slice_address(state, state->first_slice)),
+			      size_t{state->end_slice - state->first_slice} << kSliceShift);
 	return spans::init(state);
 }
 

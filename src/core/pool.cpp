@@ -214,6 +214,11 @@ PoolHeader *create_in_region(void *addr, size_t size) noexcept
 			  static_cast<unsigned long>(base), size);
 		return nullptr;
 	}
+	// The region's old contents mean nothing now, and the checks below
+	// hand it to the kernel: memcheck must not take its bytes for unset
+	// ones (a pool deleted here left them "undefined").
+	if (vg::active())
+		vg::defined(addr, size);
 	if (os::check_mapped(addr, size) != 0) {
 		VMEM_FAIL(EINVAL, "region 0x%lx of %zu bytes is not entirely mapped", static_cast<unsigned long>(base),
 			  size);

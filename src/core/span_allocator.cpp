@@ -226,6 +226,10 @@ uint32_t allocate(PoolState *state, uint32_t count, size_t alignment, int *err) 
 
 void release(PoolState *state, uint32_t first, uint32_t count) noexcept
 {
+	// If the span merges into a free left neighbour, its first descriptor
+	// ends up inside the merged span: it must no longer say what it was,
+	// or a stray pointer into these slices would find a page there.
+	desc(state, first).kind = SliceKind::unused;
 	if (first > state->first_slice && descriptor_ready(state, first - 1)) {
 		SliceDescriptor &left = desc(state, first - 1);
 		if (left.kind == SliceKind::free) {

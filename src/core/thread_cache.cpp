@@ -84,7 +84,7 @@ bool ensure_slot(ThreadCache &cache, uint32_t id) noexcept
 	uint32_t capacity = cache.slot_capacity == 0 ? 16 : cache.slot_capacity;
 	while (capacity <= id)
 		capacity *= 2;
-	auto *slots = static_cast<HeapSlot *>(bookkeeping::allocate(capacity * sizeof(HeapSlot)));
+	auto *slots = static_cast<HeapSlot *>(bookkeeping::allocate_own(capacity * sizeof(HeapSlot)));
 	if (slots == nullptr)
 		return false;
 	std::memset(static_cast<void *>(slots), 0, capacity * sizeof(HeapSlot));

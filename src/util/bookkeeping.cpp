@@ -147,6 +147,17 @@ void *allocate(size_t size) noexcept
 	return header + 1;
 }
 
+void *allocate_own(size_t size) noexcept
+{
+	if (size > SIZE_MAX - sizeof(BlockHeader) - 64)
+		return nullptr;
+	auto *header = static_cast<BlockHeader *>(internal_allocate(size + sizeof(BlockHeader)));
+	if (header == nullptr)
+		return nullptr;
+	header->host_free = nullptr;
+	return header + 1;
+}
+
 char *duplicate(const char *s) noexcept
 {
 	size_t len = std::strlen(s) + 1;

@@ -30,6 +30,12 @@ void *allocate(size_t size) noexcept;
 // functions include one, or nullptr.
 char *duplicate(const char *s) noexcept;
 
+// A block from the library's own pages, whatever the host functions: for
+// per-thread state, which may outlive every pool (a thread's lookup slots
+// stay until it exits), so the host functions see nothing left over once
+// the last pool is gone.
+void *allocate_own(size_t size) noexcept;
+
 void release(void *block) noexcept;
 
 // Blocks currently live from the library's own pages (for tests).

@@ -268,6 +268,29 @@ static void bad_pointers_are_refused(void **state)
 	assert_string_equal(vmem_errormsg(), "invalid (NULL) pool handle");
 }
 
+static void interior_pointers_of_large_blocks_over_old_pages(void **state)
+{
+	VMEM *vmp = pool(state);
+	/* medium pages come and go, then large blocks take their slices: no
+	 * pointer into a large block but its start may pass for a block */
+	void *medium[80];
+	for (int i = 0; i < 80; i++)
+		medium[i] = vmem_malloc(vmp, 20000);
+	for (int i = 0; i < 80; i++)
+		vmem_free(vmp, medium[i]);
+	char *large[4];
+	for (int i = 0; i < 4; i++)
+		large[i] = vmem_malloc(vmp, 1 * MiB + 100);
+	for (int i = 0; i < 4; i++) {
+		for (size_t offset = 64 * 1024; offset < 1 * MiB; offset += 64 * 1024) {
+			errno = 0;
+			assert_int_equal(vmem_malloc_usable_size(vmp, large[i] + offset + 8), 0);
+			assert_int_equal(errno, EINVAL);
+		}
+		vmem_free(vmp, large[i]);
+	}
+}
+
 static void out_of_memory_then_reusable(void **state)
 {
 	VMEM *vmp = pool(state);
@@ -316,6 +339,7 @@ int main(void)
 		BOTH(aligned_alloc_every_power_of_two),
 		BOTH(string_copies),
 		BOTH(bad_pointers_are_refused),
+		BOTH(interior_pointers_of_large_blocks_over_old_pages),
 		BOTH(out_of_memory_then_reusable),
 	};
 	return cmocka_run_group_tests_name("allocation semantics", tests, NULL, NULL);

@@ -16,7 +16,7 @@ fi
 tmp=$(mktemp)
 trap 'rm -f "$tmp"' EXIT
 
-echo "1..5"
+echo "1..7"
 n=0
 # run CASE EXPECTED-PATTERN... : every pattern must appear in memcheck's report
 run() {
@@ -42,3 +42,5 @@ run region-clean "ERROR SUMMARY: 0 errors"
 run leak "8 bytes in 1 blocks are definitely lost" "pool_malloc"
 run overrun "Invalid write of size 4" "0 bytes after a block of size 48"
 run use-after-free "Invalid write of size 1" "inside a block of size"
+run region-reuse "ERROR SUMMARY: 0 errors"
+run stale-read "Invalid read of size 1"

@@ -45,8 +45,9 @@ int main(int argc, char **argv)
 	const char *mode = argc > 1 ? argv[1] : "";
 	size_t region_size = 32 << 20;
 	void *region = mmap(NULL, region_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	VMEM *vmp = strcmp(mode, "region-clean") == 0 ? vmem_create_in_region(region, region_size)
-						       : vmem_create("/tmp", region_size);
+	int in_region = strcmp(mode, "region-clean") == 0 || strcmp(mode, "region-reuse") == 0 ||
+			strcmp(mode, "stale-read") == 0;
+	VMEM *vmp = in_region ? vmem_create_in_region(region, region_size) : vmem_create("/tmp", region_size);
 	if (vmp == NULL) {
 		fprintf(stderr, "create: %s\n", vmem_errormsg());
 		return 2;
@@ -66,6 +67,21 @@ int main(int argc, char **argv)
 		char *p = vmem_malloc(vmp, 100);
 		vmem_free(vmp, p);
 		p[10] = 1;
+	} else if (strcmp(mode, "region-reuse") == 0 || strcmp(mode, "stale-read") == 0) {
+		/* a pool deleted with a block in it, and a new pool in its place */
+		char *old = vmem_malloc(vmp, 264);
+		memset(old, 3, 264);
+		vmem_free(vmp, old);
+		old = vmem_malloc(vmp, 264);
+		if (strcmp(mode, "region-reuse") == 0)
+			vmem_free(vmp, old); /* only stale-read keeps it past the delete */
+		vmem_delete(vmp);
+		vmp = vmem_create_in_region(region, region_size);
+		if (vmp == NULL)
+			return 3;
+		status = clean_use(vmp);
+		if (strcmp(mode, "stale-read") == 0)
+			status += old[10]; /* the old pool's block is gone */
 	} else {
 		fprintf(stderr, "unknown case '%s'\n", mode);
 		return 64;
