@@ -46,8 +46,8 @@ size_t vmem_malloc_usable_size(VMEM *vmp, void *ptr);
 /* library-wide: vmem_check_version(3), vmem_set_funcs(3), vmem_errormsg(3) */
 const char *vmem_check_version(unsigned major_required, unsigned minor_required);
 void vmem_set_funcs(void *(*malloc_func)(size_t size), void (*free_func)(void *ptr),
-		    void *(*realloc_func)(void *ptr, size_t size),
-		    char *(*strdup_func)(const char *s), void (*print_func)(const char *s));
+		    void *(*realloc_func)(void *ptr, size_t size), char *(*strdup_func)(const char *s),
+		    void (*print_func)(const char *s));
 const char *vmem_errormsg(void);
 
 #ifdef __cplusplus

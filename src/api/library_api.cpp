@@ -38,17 +38,17 @@ VMEM_EXPORT const char *vmem_check_version(unsigned major_required, unsigned min
 {
 	api::ensure_initialized();
 	if (major_required != VMEM_MAJOR_VERSION)
-		return error::set_message("libvmem major version mismatch (need %u, found %u)", major_required,
-					  VMEM_MAJOR_VERSION);
+		return error::set_message("libvmem major version mismatch (need %u, found %u)",
+					  major_required, VMEM_MAJOR_VERSION);
 	if (minor_required > VMEM_MINOR_VERSION)
-		return error::set_message("libvmem minor version mismatch (need %u, found %u)", minor_required,
-					  VMEM_MINOR_VERSION);
+		return error::set_message("libvmem minor version mismatch (need %u, found %u)",
+					  minor_required, VMEM_MINOR_VERSION);
 	return nullptr;
 }
 
 VMEM_EXPORT void vmem_set_funcs(void *(*malloc_func)(size_t size), void (*free_func)(void *ptr),
-				void *(*realloc_func)(void *ptr, size_t size), char *(*strdup_func)(const char *s),
-				void (*print_func)(const char *s))
+				void *(*realloc_func)(void *ptr, size_t size),
+				char *(*strdup_func)(const char *s), void (*print_func)(const char *s))
 {
 	api::ensure_initialized();
 	bookkeeping::set_host_functions({malloc_func, free_func, realloc_func, strdup_func});

@@ -78,7 +78,8 @@ void *allocate_in(HeapRef ref, size_t size, size_t alignment, size_t *zero_from)
 void *malloc_in(HeapRef ref, size_t size) noexcept
 {
 	if (size <= kDirectMax)
-		return heap_malloc_small(ref.state, ref.heap, size == 0 ? 1 : size); // malloc(0): a unique 8-byte block
+		return heap_malloc_small(ref.state, ref.heap,
+					 size == 0 ? 1 : size); // malloc(0): a unique 8-byte block
 	if (size <= kMediumMax)
 		return heap_malloc_generic(ref.state, ref.heap, size);
 	size_t zero_from;
@@ -98,10 +99,11 @@ void *allocate(uintptr_t handle, size_t size, size_t alignment, size_t *zero_fro
 SliceDescriptor *block_span(PoolState *state, uintptr_t handle, const void *block) noexcept
 {
 	SliceDescriptor *span = span_of(state, address_of(block));
-	bool valid = span != nullptr &&
-		     (span->kind == SliceKind::page || large_block_address(state, span) == block);
+	bool valid =
+	    span != nullptr && (span->kind == SliceKind::page || large_block_address(state, span) == block);
 	if (!valid) {
-		VMEM_FAIL(EINVAL, "%p is not a block of pool 0x%lx", block, static_cast<unsigned long>(handle));
+		VMEM_FAIL(EINVAL, "%p is not a block of pool 0x%lx", block,
+			  static_cast<unsigned long>(handle));
 		return nullptr;
 	}
 	return span;

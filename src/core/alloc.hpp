@@ -60,8 +60,10 @@ inline void pool_free(uintptr_t handle, void *block) noexcept
 	PoolState *state = state_of(header_of(handle));
 	uint64_t slice = (address_of(block) - state->slice_origin) >> kSliceShift;
 	// one unsigned compare covers both ends of [first_slice, end_slice)
-	if (__builtin_expect(slice - state->first_slice < uint64_t{state->end_slice - state->first_slice}, true) &&
-	    __builtin_expect(state->segment_states[slice / kSlicesPerSegment] & kSegmentDescriptorsReady, true) &&
+	if (__builtin_expect(slice - state->first_slice < uint64_t{state->end_slice - state->first_slice},
+			     true) &&
+	    __builtin_expect(state->segment_states[slice / kSlicesPerSegment] & kSegmentDescriptorsReady,
+			     true) &&
 	    !vg::active()) {
 		SliceDescriptor *page = &state->descriptors[slice];
 		uint32_t me = t_cache.thread_number;
@@ -69,9 +71,9 @@ inline void pool_free(uintptr_t handle, void *block) noexcept
 		// its class, which stays) nor have to leave the full queue:
 		// either needs the heap, so the slow path.
 		if (__builtin_expect(page->kind == SliceKind::page && me != 0 &&
-					     page->owner_thread.load(std::memory_order_relaxed) == me &&
-					     !(page->flags & kPageInFull) &&
-					     (page->used > 1 || (page->flags & kPageCurrent)),
+					 page->owner_thread.load(std::memory_order_relaxed) == me &&
+					 !(page->flags & kPageInFull) &&
+					 (page->used > 1 || (page->flags & kPageCurrent)),
 				     true)) {
 			auto *free_block = static_cast<FreeBlock *>(block);
 			free_block->next = page->local_free;

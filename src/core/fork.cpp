@@ -44,8 +44,8 @@ void make_private(PoolRecord *record, void *) noexcept
 	if (!(record->flags & kBackingFile) || record->private_mapping)
 		return;
 	if (int err = os::remap_file_private(record->mapping, record->mapping_size, record->fd); err != 0) {
-		VMEM_LOG(log::kErrors, "pool 0x%lx stays shared with the child: %s", static_cast<unsigned long>(record->base),
-			 std::strerror(err));
+		VMEM_LOG(log::kErrors, "pool 0x%lx stays shared with the child: %s",
+			 static_cast<unsigned long>(record->base), std::strerror(err));
 		return;
 	}
 	record->private_mapping = true;

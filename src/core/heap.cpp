@@ -115,7 +115,8 @@ void set_delayed_mode(SliceDescriptor *page, uintptr_t mode) noexcept
 		}
 		if ((old & kDelayedMask) == mode)
 			return;
-		if (page->thread_free.compare_exchange_weak(old, (old & ~kDelayedMask) | mode, std::memory_order_acq_rel,
+		if (page->thread_free.compare_exchange_weak(old, (old & ~kDelayedMask) | mode,
+							    std::memory_order_acq_rel,
 							    std::memory_order_relaxed))
 			return;
 	}
@@ -131,7 +132,7 @@ void collect_thread_free(SliceDescriptor *page) noexcept
 		if ((old & ~kDelayedMask) == 0)
 			return;
 	} while (!page->thread_free.compare_exchange_weak(old, old & kDelayedMask, std::memory_order_acq_rel,
-							   std::memory_order_relaxed));
+							  std::memory_order_relaxed));
 	auto *head = reinterpret_cast<FreeBlock *>(old & ~kDelayedMask);
 	FreeBlock *tail = head;
 	uint32_t count = 1;
@@ -154,7 +155,8 @@ void extend_free_list(PoolState *state, SliceDescriptor *page) noexcept
 	uintptr_t first = page_start(state, page) + size * page->capacity;
 	for (uint32_t i = 0; i < count; i++) {
 		auto *block = pointer_at<FreeBlock>(first + size * i);
-		set_block_next(block, i + 1 < count ? pointer_at<FreeBlock>(first + size * (i + 1)) : nullptr);
+		set_block_next(block,
+			       i + 1 < count ? pointer_at<FreeBlock>(first + size * (i + 1)) : nullptr);
 	}
 	page->free = pointer_at<FreeBlock>(first);
 	page->capacity = static_cast<uint16_t>(page->capacity + count);
@@ -255,25 +257,26 @@ void push_remote_chain(PoolState *state, SliceDescriptor *page, FreeBlock *head,
 		if (mode == kDelayedUse) {
 			// Tell the owner once; the FREEING mode keeps it from
 			// abandoning the heap while we use it.
-			if (!page->thread_free.compare_exchange_weak(old, (old & ~kDelayedMask) | kDelayedFreeing,
-								     std::memory_order_acquire, std::memory_order_relaxed))
+			if (!page->thread_free.compare_exchange_weak(
+				old, (old & ~kDelayedMask) | kDelayedFreeing, std::memory_order_acquire,
+				std::memory_order_relaxed))
 				continue;
 			ThreadHeap *owner = heap_at(state, page->heap_index);
 			uintptr_t delayed = owner->delayed_free.load(std::memory_order_relaxed);
 			do {
 				set_block_next(tail, reinterpret_cast<FreeBlock *>(delayed));
-			} while (!owner->delayed_free.compare_exchange_weak(delayed, address_of(head),
-									    std::memory_order_release,
-									    std::memory_order_relaxed));
+			} while (!owner->delayed_free.compare_exchange_weak(
+			    delayed, address_of(head), std::memory_order_release, std::memory_order_relaxed));
 			old = page->thread_free.load(std::memory_order_relaxed);
-			while (!page->thread_free.compare_exchange_weak(old, (old & ~kDelayedMask) | kDelayedNone,
-									std::memory_order_release, std::memory_order_relaxed)) {
+			while (!page->thread_free.compare_exchange_weak(
+			    old, (old & ~kDelayedMask) | kDelayedNone, std::memory_order_release,
+			    std::memory_order_relaxed)) {
 			}
 			return;
 		}
 		set_block_next(tail, reinterpret_cast<FreeBlock *>(old & ~kDelayedMask));
-		if (page->thread_free.compare_exchange_weak(old, address_of(head) | mode, std::memory_order_release,
-							    std::memory_order_relaxed))
+		if (page->thread_free.compare_exchange_weak(
+			old, address_of(head) | mode, std::memory_order_release, std::memory_order_relaxed))
 			return;
 	}
 }
@@ -504,7 +507,8 @@ void heap_abandon(PoolState *state, ThreadHeap *heap) noexcept
 		}
 		page->owner_thread.store(0, std::memory_order_relaxed);
 		page->heap_index = 0;
-		page->flags = static_cast<uint8_t>((page->flags & ~(kPageInFull | kPageCurrent)) | kPageAbandoned);
+		page->flags =
+		    static_cast<uint8_t>((page->flags & ~(kPageInFull | kPageCurrent)) | kPageAbandoned);
 		queue_push(state, state->abandoned[page->size_class], page);
 	});
 	heap->owner_thread = 0;
@@ -544,7 +548,8 @@ void heap_release_empty_pages(PoolState *state, ThreadHeap *heap) noexcept
 
 SliceDescriptor *span_of(PoolState *state, uintptr_t address) noexcept
 {
-	if (address < slice_address(state, state->first_slice) || address >= slice_address(state, state->end_slice))
+	if (address < slice_address(state, state->first_slice) ||
+	    address >= slice_address(state, state->end_slice))
 		return nullptr;
 	uint32_t slice = slice_of(state, address);
 	if (!spans::descriptor_ready(state, slice))

@@ -34,12 +34,12 @@ struct ThreadHeap {
 	// page when there is none (so the fast path tests only `free`).
 	SliceDescriptor *direct[kDirectCount];
 	SliceDescriptor *current[kClassCount];
-	PageQueue queues[kClassCount]; // pages with free blocks, or that may have some
-	PageQueue full;                // pages that had none when last looked at
+	PageQueue queues[kClassCount];	     // pages with free blocks, or that may have some
+	PageQueue full;			     // pages that had none when last looked at
 	std::atomic<uintptr_t> delayed_free; // blocks freed by other threads into full pages
 	RemoteBatch remote;
 	uint32_t owner_thread; // 0: the slot is unused
-	uint32_t index;        // 1-based slot number in the pool's heap table
+	uint32_t index;	       // 1-based slot number in the pool's heap table
 	uint32_t next_free;    // chain of unused slots
 	uint32_t reserved;
 	uint64_t pool_cookie;

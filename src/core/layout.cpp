@@ -23,13 +23,15 @@ int layout_init(PoolHeader *header, int fd, bool zero_when_new) noexcept
 	state->lock.init();
 	state->pool_base = base;
 	state->slice_origin = align_down(base, kSegmentSize);
-	state->segment_count = static_cast<uint32_t>((align_up(end, kSegmentSize) - state->slice_origin) >> kSegmentShift);
+	state->segment_count =
+	    static_cast<uint32_t>((align_up(end, kSegmentSize) - state->slice_origin) >> kSegmentShift);
 	state->fd = fd;
 	state->zero_when_new = zero_when_new ? 1 : 0;
 
 	uintptr_t states_at = base + header->heap_offset;
 	uintptr_t table_at = states_at + align_up(state->segment_count, page);
-	uintptr_t tables_end = table_at + uint64_t{state->segment_count} * kSlicesPerSegment * sizeof(SliceDescriptor);
+	uintptr_t tables_end =
+	    table_at + uint64_t{state->segment_count} * kSlicesPerSegment * sizeof(SliceDescriptor);
 	state->segment_states = pointer_at<uint8_t>(states_at);
 	state->descriptors = pointer_at<SliceDescriptor>(table_at);
 	state->first_slice = slice_of(state, align_up(tables_end, kSliceSize));

@@ -37,30 +37,30 @@ inline constexpr uint32_t kMediumPageSlices = 8; // 512 KiB
 // What a slice descriptor describes.
 enum class SliceKind : uint8_t {
 	unused = 0, // never written, or inside a span whose ends say what it is
-	free,       // first or last slice of a free span
-	page,       // first slice of a small or medium page
-	large,      // first slice of a large block's span
+	free,	    // first or last slice of a free span
+	page,	    // first slice of a small or medium page
+	large,	    // first slice of a large block's span
 	heap_slab,  // first slice of a slab of thread heaps
 	interior,   // a later slice of a page, or the last slice of a span
 };
 
 // Page flags (SliceDescriptor::flags).
 enum PageFlags : uint8_t {
-	kPageInFull = 1u << 0,    // on its heap's full queue: no free block left
-	kPageFreshZero = 1u << 1, // every block on `free` is untouched, zero memory
-	kPageAbandoned = 1u << 2, // owned by no heap: on the pool's abandoned queue
+	kPageInFull = 1u << 0,	   // on its heap's full queue: no free block left
+	kPageFreshZero = 1u << 1,  // every block on `free` is untouched, zero memory
+	kPageAbandoned = 1u << 2,  // owned by no heap: on the pool's abandoned queue
 	kPageZeroMemory = 1u << 3, // the page's memory was never used: untouched blocks read as zero
-	kPageCurrent = 1u << 4,    // its heap's current page for the class: kept even when empty
+	kPageCurrent = 1u << 4,	   // its heap's current page for the class: kept even when empty
 };
 
 // The low two bits of SliceDescriptor::thread_free: how a remote free of a
 // block of this page must tell the owner (the protocol of mimalloc's
 // delayed free).
 enum DelayedFree : uintptr_t {
-	kDelayedUse = 0,      // the page is on its heap's full queue: tell the heap
-	kDelayedFreeing = 1,  // a remote thread is telling the heap right now
-	kDelayedNone = 2,     // the heap knows already: push onto thread_free only
-	kDelayedNever = 3,    // abandoned page: there is no heap to tell
+	kDelayedUse = 0,     // the page is on its heap's full queue: tell the heap
+	kDelayedFreeing = 1, // a remote thread is telling the heap right now
+	kDelayedNone = 2,    // the heap knows already: push onto thread_free only
+	kDelayedNever = 3,   // abandoned page: there is no heap to tell
 };
 inline constexpr uintptr_t kDelayedMask = 3;
 
@@ -73,23 +73,23 @@ struct FreeBlock {
 // so reading a neighbour's span fields under the lock never touches bytes
 // its owner is writing.
 struct SliceDescriptor {
-	SliceKind kind;       // (lock)
-	uint8_t size_class;   // (lock) pages: the class of their blocks
+	SliceKind kind;	    // (lock)
+	uint8_t size_class; // (lock) pages: the class of their blocks
 	uint16_t reserved0;
 	uint32_t back_offset; // (lock) interior slices: how many slices back the span starts
 	uint32_t slice_count; // (lock) first slice of a span: its length in slices
 	uint32_t block_size;  // (lock) pages: bytes per block; large blocks: offset of the block in its span
-	uint16_t used;        // (owner) pages: blocks handed out and not yet back on free or local_free
+	uint16_t used;	      // (owner) pages: blocks handed out and not yet back on free or local_free
 	uint16_t capacity;    // (owner) pages: blocks carved into free lists so far
 	uint16_t reserved;    // pages: blocks the page holds
-	uint8_t flags;        // (owner) PageFlags
+	uint8_t flags;	      // (owner) PageFlags
 	uint8_t reserved1;
 	std::atomic<uint32_t> owner_thread; // pages: thread number of the owning heap, 0 when abandoned
-	uint32_t heap_index;   // pages: the owning heap (1-based); free spans: bin link
-	uint32_t next;         // queue links as slice indexes (0: none)
+	uint32_t heap_index;		    // pages: the owning heap (1-based); free spans: bin link
+	uint32_t next;			    // queue links as slice indexes (0: none)
 	uint32_t prev;
-	FreeBlock *free;                     // allocation pops here (owner only)
-	FreeBlock *local_free;               // the owner's frees go here
+	FreeBlock *free;		    // allocation pops here (owner only)
+	FreeBlock *local_free;		    // the owner's frees go here
 	std::atomic<uintptr_t> thread_free; // other threads' frees, tagged with DelayedFree
 };
 static_assert(sizeof(SliceDescriptor) == 64, "64 descriptors of a segment fill one 4 KiB page");
@@ -100,7 +100,7 @@ inline constexpr unsigned kMaxHeapSlabs = 256;
 // Per-segment state bits (PoolState::segment_states).
 enum SegmentState : uint8_t {
 	kSegmentDescriptorsReady = 1u << 0, // its descriptor page has file blocks and was zeroed
-	kSegmentDataReserved = 1u << 1,     // its slices have file blocks
+	kSegmentDataReserved = 1u << 1,	    // its slices have file blocks
 };
 
 // A heap's queue of pages of one size class.
@@ -115,15 +115,15 @@ struct ThreadHeap;
 struct PoolState {
 	Mutex lock; // spans, page hand-out, heap table, abandoned queues
 
-	uintptr_t pool_base;          // the handle: file offsets are addresses minus this
-	uintptr_t slice_origin;       // address of slice 0: the 4 MiB boundary at or below base
+	uintptr_t pool_base;	      // the handle: file offsets are addresses minus this
+	uintptr_t slice_origin;	      // address of slice 0: the 4 MiB boundary at or below base
 	SliceDescriptor *descriptors; // descriptor table, indexed by slice
 	uint8_t *segment_states;      // SegmentState per segment
-	uint32_t first_slice;         // usable slices are [first_slice, end_slice)
+	uint32_t first_slice;	      // usable slices are [first_slice, end_slice)
 	uint32_t end_slice;
 	uint32_t fresh_slice; // slices at or above it were never handed out
 	uint32_t segment_count;
-	int32_t fd;             // file to reserve blocks in, -1 for none
+	int32_t fd;		// file to reserve blocks in, -1 for none
 	uint32_t zero_when_new; // 1: never-used memory reads as zero (file pools)
 
 	uint64_t free_bin_bitmap[2];
@@ -136,8 +136,8 @@ struct PoolState {
 
 	PageQueue abandoned[kClassCount]; // pages whose heap went away
 
-	uint64_t large_bytes;      // bytes in live large blocks' spans
-	uint64_t large_blocks;     // live large blocks
+	uint64_t large_bytes;  // bytes in live large blocks' spans
+	uint64_t large_blocks; // live large blocks
 };
 
 // Lays out the tables of the new pool `header` describes and makes all its

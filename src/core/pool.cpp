@@ -104,14 +104,16 @@ PoolHeader *finish_creation(uintptr_t base, size_t size, uint32_t flags, const c
 		return nullptr;
 	}
 	uint32_t id = 0;
-	if (int err = directory::add(base, base + size, kHeadPages * os::page_size(), steps.record, &id); err != 0) {
+	if (int err = directory::add(base, base + size, kHeadPages * os::page_size(), steps.record, &id);
+	    err != 0) {
 		steps.undo();
 		if (err == EEXIST)
 			VMEM_FAIL(EINVAL, "region 0x%lx-0x%lx overlaps the guard or header of a live pool",
 				  static_cast<unsigned long>(base), static_cast<unsigned long>(base + size));
 		else if (err == EINVAL)
-			VMEM_FAIL(EINVAL, "range 0x%lx-0x%lx overlaps too many live pools or lies outside the "
-					  "supported address space",
+			VMEM_FAIL(EINVAL,
+				  "range 0x%lx-0x%lx overlaps too many live pools or lies outside the "
+				  "supported address space",
 				  static_cast<unsigned long>(base), static_cast<unsigned long>(base + size));
 		else
 			VMEM_FAIL(err, "out of memory for the pool directory");
@@ -136,8 +138,11 @@ PoolHeader *finish_creation(uintptr_t base, size_t size, uint32_t flags, const c
 	if (guard_err != 0)
 		VMEM_LOG(log::kOperations, "guard page of pool 0x%lx not protected: %s",
 			 static_cast<unsigned long>(base), std::strerror(guard_err));
-	VMEM_LOG(log::kOperations, "pool 0x%lx created: %zu bytes, %s%s, id %u", static_cast<unsigned long>(base),
-		 size, flags & kBackingFile ? "file in " : flags & kBackingDeviceDax ? "device DAX " : "region",
+	VMEM_LOG(log::kOperations, "pool 0x%lx created: %zu bytes, %s%s, id %u",
+		 static_cast<unsigned long>(base), size,
+		 flags & kBackingFile	     ? "file in "
+		 : flags & kBackingDeviceDax ? "device DAX "
+					     : "region",
 		 path != nullptr ? path : "", id);
 	return header;
 }
@@ -220,15 +225,16 @@ PoolHeader *create_in_region(void *addr, size_t size) noexcept
 	if (vg::active())
 		vg::defined(addr, size);
 	if (os::check_mapped(addr, size) != 0) {
-		VMEM_FAIL(EINVAL, "region 0x%lx of %zu bytes is not entirely mapped", static_cast<unsigned long>(base),
-			  size);
+		VMEM_FAIL(EINVAL, "region 0x%lx of %zu bytes is not entirely mapped",
+			  static_cast<unsigned long>(base), size);
 		return nullptr;
 	}
 	// The guard and header pages are written at once: a region that is
 	// read-only there must fail here, not fault.  The rest of the region
 	// is the caller's promise (see vmem_create_in_region(3)).
 	if (os::probe_read_write(addr, kHeadPages * os::page_size()) != 0) {
-		VMEM_FAIL(EINVAL, "region 0x%lx is not readable and writable", static_cast<unsigned long>(base));
+		VMEM_FAIL(EINVAL, "region 0x%lx is not readable and writable",
+			  static_cast<unsigned long>(base));
 		return nullptr;
 	}
 	CreationSteps steps; // the caller owns the memory: nothing to map or undo

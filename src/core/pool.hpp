@@ -17,13 +17,13 @@ namespace vmem::core {
 // memory: what delete needs to tear the pool down, which must not depend on
 // memory the program may have scribbled over.
 struct PoolRecord {
-	uintptr_t base;       // the handle
-	size_t size;          // bytes the pool spans
-	void *mapping;        // what delete unmaps (nullptr for a region)
+	uintptr_t base; // the handle
+	size_t size;	// bytes the pool spans
+	void *mapping;	// what delete unmaps (nullptr for a region)
 	size_t mapping_size;
-	int fd;               // backing file, -1 for none
-	uint32_t flags;       // PoolFlags
-	char *path;           // the directory or device it was created in (nullptr for a region)
+	int fd;		      // backing file, -1 for none
+	uint32_t flags;	      // PoolFlags
+	char *path;	      // the directory or device it was created in (nullptr for a region)
 	bool private_mapping; // a file pool remapped copy-on-write before a fork
 };
 

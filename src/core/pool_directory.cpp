@@ -59,7 +59,7 @@ struct Leaf {
 };
 struct Span {
 	std::atomic<Leaf *> leaf{nullptr}; // mapped when a pool first covers part of the span
-	IdSlot whole;                      // pools that cover the whole span
+	IdSlot whole;			   // pools that cover the whole span
 };
 
 struct Directory {
@@ -67,7 +67,7 @@ struct Directory {
 	std::atomic<DirectoryEntry *> chunks[kMaxChunks] = {};
 	Span spans[size_t{1} << kTopBits];
 	uint32_t next_unused_id = 1; // 0 means "no pool"
-	uint32_t free_ids = 0;       // chain through DirectoryEntry::next_free
+	uint32_t free_ids = 0;	     // chain through DirectoryEntry::next_free
 	uint64_t stamp = 0;
 	size_t live = 0;
 };
@@ -83,7 +83,8 @@ DirectoryEntry *entry_or_null(uint32_t id) noexcept
 // The entry of an id that has been handed out: its chunk is mapped.
 DirectoryEntry &known_entry(uint32_t id) noexcept
 {
-	return g_directory.chunks[id / kEntriesPerChunk].load(std::memory_order_acquire)[id % kEntriesPerChunk];
+	return g_directory.chunks[id / kEntriesPerChunk].load(
+	    std::memory_order_acquire)[id % kEntriesPerChunk];
 }
 
 uintptr_t span_start(uintptr_t span) noexcept
@@ -110,7 +111,8 @@ template <typename Fn> bool for_each_registration_slot(uintptr_t base, uintptr_t
 		}
 		Leaf *leaf = s.leaf.load(std::memory_order_relaxed);
 		uintptr_t first = (base > span_start(span) ? base : span_start(span)) >> kGranuleShift;
-		uintptr_t last = ((end < span_start(span + 1) ? end : span_start(span + 1)) - 1) >> kGranuleShift;
+		uintptr_t last =
+		    ((end < span_start(span + 1) ? end : span_start(span + 1)) - 1) >> kGranuleShift;
 		for (uintptr_t g = first; g <= last; g++) {
 			if (!fn(leaf->granules[g & (kLeafSlots - 1)]))
 				return false;
@@ -176,7 +178,8 @@ template <typename Fn> void for_each_overlapping(uint32_t self, uintptr_t base, 
 		if (leaf == nullptr)
 			continue; // no pool covers part of this span
 		uintptr_t first = (base > span_start(span) ? base : span_start(span)) >> kGranuleShift;
-		uintptr_t last = ((end < span_start(span + 1) ? end : span_start(span + 1)) - 1) >> kGranuleShift;
+		uintptr_t last =
+		    ((end < span_start(span + 1) ? end : span_start(span + 1)) - 1) >> kGranuleShift;
 		for (uintptr_t g = first; g <= last; g++)
 			visit(leaf->granules[g & (kLeafSlots - 1)]);
 	}
@@ -322,9 +325,8 @@ PoolRecord *remove(uintptr_t base) noexcept
 
 uint32_t find(uintptr_t address) noexcept
 {
-	return find_matching(address, [address](uintptr_t base, uintptr_t end) {
-		return base <= address && address < end;
-	});
+	return find_matching(
+	    address, [address](uintptr_t base, uintptr_t end) { return base <= address && address < end; });
 }
 
 uint32_t find_by_base(uintptr_t base) noexcept

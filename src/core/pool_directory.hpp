@@ -24,9 +24,9 @@ struct DirectoryEntry {
 	std::atomic<uintptr_t> end{0};
 	std::atomic<uint64_t> generation{0};
 	std::atomic<uint32_t> overlaps{0}; // live pools sharing bytes with this one
-	uint32_t next_free = 0;            // free-id chain, under the mutex
-	uint64_t visit_stamp = 0;          // overlap accounting, under the mutex
-	PoolRecord *record = nullptr;      // under the mutex
+	uint32_t next_free = 0;		   // free-id chain, under the mutex
+	uint64_t visit_stamp = 0;	   // overlap accounting, under the mutex
+	PoolRecord *record = nullptr;	   // under the mutex
 };
 
 namespace directory {

@@ -19,22 +19,22 @@ inline constexpr uint32_t kFormatVersion = 1;
 
 // What backs the pool (PoolHeader::flags).
 enum PoolFlags : uint32_t {
-	kBackingFile = 1u << 0,      // an unnamed temporary file, fd kept
+	kBackingFile = 1u << 0,	     // an unnamed temporary file, fd kept
 	kBackingDeviceDax = 1u << 1, // a whole device DAX device
 	kBackingRegion = 1u << 2,    // memory the caller mapped
 };
 
 struct PoolHeader {
-	char signature[16];      // kHeaderSignature
+	char signature[16];	 // kHeaderSignature
 	uint32_t format_version; // kFormatVersion
-	uint32_t flags;          // PoolFlags
-	uint64_t cookie;         // random per pool: tells this pool from an earlier one here
-	uint64_t base;           // address of the guard page == the handle
-	uint64_t size;           // bytes the pool spans, guard and header included
-	uint64_t page_size;      // system page size when created
-	uint64_t heap_offset;    // first byte after the header: the allocator's space
-	int32_t fd;              // backing file descriptor, -1 when there is none
-	uint32_t directory_id;   // the pool's slot in the process's pool directory
+	uint32_t flags;		 // PoolFlags
+	uint64_t cookie;	 // random per pool: tells this pool from an earlier one here
+	uint64_t base;		 // address of the guard page == the handle
+	uint64_t size;		 // bytes the pool spans, guard and header included
+	uint64_t page_size;	 // system page size when created
+	uint64_t heap_offset;	 // first byte after the header: the allocator's space
+	int32_t fd;		 // backing file descriptor, -1 when there is none
+	uint32_t directory_id;	 // the pool's slot in the process's pool directory
 };
 static_assert(sizeof(PoolHeader) == 72, "the header layout is documented in doc/design.md");
 static_assert(offsetof(PoolHeader, cookie) == 24 && offsetof(PoolHeader, fd) == 64,

@@ -16,8 +16,8 @@
 namespace vmem::core {
 
 inline constexpr unsigned kClassCount = 45;
-inline constexpr size_t kSmallMax = 8192;   // largest block on a small page
-inline constexpr size_t kMediumMax = 65536; // largest block on a medium page
+inline constexpr size_t kSmallMax = 8192;      // largest block on a small page
+inline constexpr size_t kMediumMax = 65536;    // largest block on a medium page
 inline constexpr unsigned kFirstStepClass = 9; // 160: the first class of four per doubling
 
 // Requests up to kDirectMax bytes index ThreadHeap::direct by (size + 7) / 8.

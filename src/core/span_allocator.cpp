@@ -109,7 +109,8 @@ uint32_t aligned_slice(const PoolState *state, uint32_t first, size_t alignment)
 
 // Takes `count` slices from the free span starting at `first` (already
 // unlinked), aligned to `alignment`; gives back the slices before and after.
-uint32_t carve(PoolState *state, uint32_t first, uint32_t span_count, uint32_t count, size_t alignment) noexcept
+uint32_t carve(PoolState *state, uint32_t first, uint32_t span_count, uint32_t count,
+	       size_t alignment) noexcept
 {
 	uint32_t start = aligned_slice(state, first, alignment);
 	uint32_t head = start - first;

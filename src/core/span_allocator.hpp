@@ -25,8 +25,8 @@ int init(PoolState *state) noexcept;
 uint32_t allocate(PoolState *state, uint32_t count, size_t alignment, int *err) noexcept;
 
 // Cuts the allocated span [first, first + count) down to new_count slices
-// (rewriting its length and end tag) and frees the rest; false (nothing changed) when the descriptors for the cut could
-// not be prepared.
+// (rewriting its length and end tag) and frees the rest; false (nothing changed) when the descriptors for the
+// cut could not be prepared.
 bool shrink_in_place(PoolState *state, uint32_t first, uint32_t count, uint32_t new_count) noexcept;
 
 // Gives [first, first + count) back, merging it with free neighbours.

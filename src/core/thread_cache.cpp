@@ -142,7 +142,8 @@ ThreadHeap *thread_heap_slow(uintptr_t handle, PoolHeader *header) noexcept
 		PoolState *state = state_of(header);
 		ThreadHeap *heap = heap_create(state, cache.thread_number, header->cookie);
 		if (heap == nullptr) {
-			VMEM_FAIL(ENOMEM, "no room for another thread heap in pool 0x%lx", static_cast<unsigned long>(handle));
+			VMEM_FAIL(ENOMEM, "no room for another thread heap in pool 0x%lx",
+				  static_cast<unsigned long>(handle));
 			return nullptr;
 		}
 		*slot = HeapSlot{generation, header->cookie, heap, state, 0};

@@ -162,7 +162,8 @@ int map_file_aligned(int fd, size_t size, size_t alignment, void **addr) noexcep
 	// failing MAP_FIXED may already have unmapped the range, and undoing
 	// it could unmap some other thread's new mapping.
 	for (int attempt = 0; attempt < 16; attempt++) {
-		void *reservation = mmap(nullptr, span, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		void *reservation =
+		    mmap(nullptr, span, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 		if (reservation == MAP_FAILED)
 			return errno;
 		uintptr_t low = reinterpret_cast<uintptr_t>(reservation);

@@ -31,7 +31,7 @@ enum class PathKind {
 	directory,     // a directory: the pool is a temporary file in it
 	device_dax,    // a device DAX character device: the whole device backs the pool
 	other_chardev, // another character device: not usable
-	other,         // a regular file, block device, ...: open() reports it
+	other,	       // a regular file, block device, ...: open() reports it
 };
 // Classifies `path`; returns 0 and sets *kind, or an errno value (EACCES, ...).
 int classify_path(const char *path, PathKind *kind) noexcept;

@@ -16,7 +16,7 @@ namespace {
 // Where a block came from, stored in the 16 bytes before it.
 struct BlockHeader {
 	void (*host_free)(void *); // nullptr: the library's own pages
-	uint32_t size_class;       // internal blocks: index into the free lists
+	uint32_t size_class;	   // internal blocks: index into the free lists
 	uint32_t reserved;
 };
 static_assert(sizeof(BlockHeader) == 16, "blocks stay 16-byte aligned");
@@ -24,7 +24,7 @@ static_assert(sizeof(BlockHeader) == 16, "blocks stay 16-byte aligned");
 // The library's own pages: power-of-two blocks from 64 B to 64 KiB carved
 // from 256 KiB mappings, each size on its own free list.  Records are rare
 // (one per pool, a few per thread), so a mutex is enough.
-constexpr unsigned kMinClassShift = 6;  // 64 B
+constexpr unsigned kMinClassShift = 6;	// 64 B
 constexpr unsigned kMaxClassShift = 16; // 64 KiB
 constexpr unsigned kClassCount = kMaxClassShift - kMinClassShift + 1;
 constexpr uint32_t kDirectMapped = UINT32_MAX; // larger blocks get a mapping each
@@ -204,4 +204,3 @@ size_t internal_blocks_live() noexcept
 }
 
 } // namespace vmem::bookkeeping
-

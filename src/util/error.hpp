@@ -7,7 +7,7 @@ namespace vmem::error {
 // Sets the calling thread's message and errno, and logs it at level 1.
 // Returns nothing: callers return their own failure value next.
 void set(int err, const char *file, int line, const char *func, const char *fmt, ...) noexcept
-	__attribute__((format(printf, 5, 6)));
+    __attribute__((format(printf, 5, 6)));
 
 // Sets only the message (for results that report failure without errno,
 // such as vmem_check_version) and returns it.

@@ -36,7 +36,9 @@ void init_from_environment() noexcept
 {
 	if (const char *level = secure_getenv("VMEM_LOG_LEVEL")) {
 		long value = std::strtol(level, nullptr, 10);
-		g_level.store(value < 0 ? 0 : value > kInternals ? kInternals : static_cast<int>(value),
+		g_level.store(value < 0		   ? 0
+			      : value > kInternals ? kInternals
+						   : static_cast<int>(value),
 			      std::memory_order_relaxed);
 	}
 	const char *file = secure_getenv("VMEM_LOG_FILE");
@@ -63,12 +65,11 @@ bool enabled(int level) noexcept
 	return level <= g_level.load(std::memory_order_relaxed);
 }
 
-void vwrite(int level, const char *file, int line, const char *func, const char *fmt,
-	    va_list ap) noexcept
+void vwrite(int level, const char *file, int line, const char *func, const char *fmt, va_list ap) noexcept
 {
 	char buf[1024];
-	int n = std::snprintf(buf, sizeof(buf), "<libvmem>: <%d> [%s:%d %s] ", level, base_name(file),
-			      line, func);
+	int n = std::snprintf(buf, sizeof(buf), "<libvmem>: <%d> [%s:%d %s] ", level, base_name(file), line,
+			      func);
 	if (n < 0)
 		return;
 	size_t used = static_cast<size_t>(n) < sizeof(buf) ? static_cast<size_t>(n) : sizeof(buf) - 1;

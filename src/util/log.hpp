@@ -21,9 +21,8 @@ bool enabled(int level) noexcept;
 // Writes "<libvmem>: <level> [file:line func] message\n" through the print
 // function when `level` is enabled.
 void write(int level, const char *file, int line, const char *func, const char *fmt, ...) noexcept
-	__attribute__((format(printf, 5, 6)));
-void vwrite(int level, const char *file, int line, const char *func, const char *fmt,
-	    va_list ap) noexcept;
+    __attribute__((format(printf, 5, 6)));
+void vwrite(int level, const char *file, int line, const char *func, const char *fmt, va_list ap) noexcept;
 
 // Hands `text` to the print function as it is (stats output, always printed).
 void print(const char *text) noexcept;
@@ -33,8 +32,8 @@ void set_print_function(void (*print_func)(const char *)) noexcept;
 
 } // namespace vmem::log
 
-#define VMEM_LOG(level, ...)                                                             \
-	do {                                                                             \
-		if (::vmem::log::enabled(level))                                          \
-			::vmem::log::write(level, __FILE__, __LINE__, __func__, __VA_ARGS__); \
+#define VMEM_LOG(level, ...)                                                                                 \
+	do {                                                                                                 \
+		if (::vmem::log::enabled(level))                                                             \
+			::vmem::log::write(level, __FILE__, __LINE__, __func__, __VA_ARGS__);                \
 	} while (0)

@@ -142,7 +142,8 @@ static void calloc_of_fresh_memory_writes_nothing(void **state)
 	size_t page = 4096;
 	int resident = 0;
 	for (size_t off = 0; off < 200 * MiB; off += 13 * MiB) {
-		if (mincore(block + off - ((uintptr_t)(block + off) % page), page, residency) == 0 && residency[0] & 1)
+		if (mincore(block + off - ((uintptr_t)(block + off) % page), page, residency) == 0 &&
+		    residency[0] & 1)
 			resident++;
 	}
 	print_message("# file blocks %llu -> %llu; sampled pages resident: %d\n", (unsigned long long)before,
@@ -158,11 +159,11 @@ static void calloc_of_fresh_memory_writes_nothing(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(file_pool_fill),
-		cmocka_unit_test(region_pool_fill_at_page_alignment),
-		cmocka_unit_test(space_moves_between_size_classes),
-		cmocka_unit_test(full_file_system_gives_enomem_not_sigbus),
-		cmocka_unit_test(calloc_of_fresh_memory_writes_nothing),
+	    cmocka_unit_test(file_pool_fill),
+	    cmocka_unit_test(region_pool_fill_at_page_alignment),
+	    cmocka_unit_test(space_moves_between_size_classes),
+	    cmocka_unit_test(full_file_system_gives_enomem_not_sigbus),
+	    cmocka_unit_test(calloc_of_fresh_memory_writes_nothing),
 	};
 	return cmocka_run_group_tests_name("pool fill", tests, NULL, NULL);
 }

@@ -128,9 +128,9 @@ static void fork_while_another_thread_allocates(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(file_pool_across_fork),
-		cmocka_unit_test(region_pool_across_fork),
-		cmocka_unit_test(fork_while_another_thread_allocates),
+	    cmocka_unit_test(file_pool_across_fork),
+	    cmocka_unit_test(region_pool_across_fork),
+	    cmocka_unit_test(fork_while_another_thread_allocates),
 	};
 	return cmocka_run_group_tests_name("fork", tests, NULL, NULL);
 }

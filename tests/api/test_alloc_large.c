@@ -115,9 +115,9 @@ static void large_blocks_of_every_size(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(huge_block_resizes_in_place),
-		cmocka_unit_test(huge_block_shrinks_to_small_in_a_full_pool),
-		cmocka_unit_test(large_blocks_of_every_size),
+	    cmocka_unit_test(huge_block_resizes_in_place),
+	    cmocka_unit_test(huge_block_shrinks_to_small_in_a_full_pool),
+	    cmocka_unit_test(large_blocks_of_every_size),
 	};
 	return cmocka_run_group_tests_name("large blocks", tests, NULL, NULL);
 }

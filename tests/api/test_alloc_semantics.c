@@ -75,8 +75,8 @@ static void malloc_zero_is_unique_and_freeable(void **state)
 static void every_result_is_aligned_and_big_enough(void **state)
 {
 	VMEM *vmp = pool(state);
-	static const size_t sizes[] = {1,    7,     8,     9,     15,     16,     17,        100,     128,
-				       129,  200,   500,   1000,  1024,   1025,   3000,      4096,    8192,
+	static const size_t sizes[] = {1,    7,	    8,	   9,	  15,	 16,	 17,	  100,	      128,
+				       129,  200,   500,   1000,  1024,	 1025,	 3000,	  4096,	      8192,
 				       8193, 20000, 65535, 65536, 65537, 100000, 1000000, 3 * MiB + 5};
 	void *blocks[sizeof(sizes) / sizeof(sizes[0])];
 	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
@@ -322,25 +322,25 @@ static void out_of_memory_then_reusable(void **state)
 	free(blocks);
 }
 
-#define BOTH(test)                                                           \
-	{#test " (file pool)", test, setup_file_pool, teardown_pool, NULL},  \
-	{                                                                    \
-		#test " (region pool)", test, setup_region_pool, teardown_pool, NULL \
+#define BOTH(test)                                                                                           \
+	{#test " (file pool)", test, setup_file_pool, teardown_pool, NULL},                                  \
+	{                                                                                                    \
+#test " (region pool)", test, setup_region_pool, teardown_pool, NULL                         \
 	}
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		BOTH(malloc_zero_is_unique_and_freeable),
-		BOTH(every_result_is_aligned_and_big_enough),
-		BOTH(free_null_is_a_no_op),
-		BOTH(calloc_zeroes_and_checks_overflow),
-		BOTH(realloc_edges),
-		BOTH(aligned_alloc_every_power_of_two),
-		BOTH(string_copies),
-		BOTH(bad_pointers_are_refused),
-		BOTH(interior_pointers_of_large_blocks_over_old_pages),
-		BOTH(out_of_memory_then_reusable),
+	    BOTH(malloc_zero_is_unique_and_freeable),
+	    BOTH(every_result_is_aligned_and_big_enough),
+	    BOTH(free_null_is_a_no_op),
+	    BOTH(calloc_zeroes_and_checks_overflow),
+	    BOTH(realloc_edges),
+	    BOTH(aligned_alloc_every_power_of_two),
+	    BOTH(string_copies),
+	    BOTH(bad_pointers_are_refused),
+	    BOTH(interior_pointers_of_large_blocks_over_old_pages),
+	    BOTH(out_of_memory_then_reusable),
 	};
 	return cmocka_run_group_tests_name("allocation semantics", tests, NULL, NULL);
 }

@@ -68,7 +68,8 @@ static void *churn(void *arg)
 		unsigned i = (unsigned)(r % LIVE);
 		if (live[i] != NULL) {
 			if ((r >> 20) % 3 == 0) {
-				struct block_header *got = atomic_exchange(&exchange[(r >> 32) % EXCHANGE_SLOTS], live[i]);
+				struct block_header *got =
+				    atomic_exchange(&exchange[(r >> 32) % EXCHANGE_SLOTS], live[i]);
 				if (got != NULL && !verify_and_free(got))
 					w->damaged++;
 			} else if (!verify_and_free(live[i])) {
@@ -205,7 +206,8 @@ static void *large_pairs(void *arg)
 		(void)old_size;
 		uint64_t seed = block[0];
 		size_t old_words = (32768 + (seed % 32769)) / 8;
-		if (block[old_words / 2] != ~seed || block[old_words - 1] != (seed ^ (32768 + (seed % 32769))))
+		if (block[old_words / 2] != ~seed ||
+		    block[old_words - 1] != (seed ^ (32768 + (seed % 32769))))
 			w->damaged++;
 		vmem_free(w->pool, block);
 	}
@@ -243,10 +245,10 @@ static void sixteen_threads_medium_blocks(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(single_thread_churn),
-		cmocka_unit_test(eight_threads_one_pool),
-		cmocka_unit_test(eight_threads_own_pools_cross_frees),
-		cmocka_unit_test(sixteen_threads_medium_blocks),
+	    cmocka_unit_test(single_thread_churn),
+	    cmocka_unit_test(eight_threads_one_pool),
+	    cmocka_unit_test(eight_threads_own_pools_cross_frees),
+	    cmocka_unit_test(sixteen_threads_medium_blocks),
 	};
 	return cmocka_run_group_tests_name("threads", tests, NULL, NULL);
 }

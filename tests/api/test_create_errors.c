@@ -94,7 +94,8 @@ static void regular_file_as_directory(void **state)
 static void character_device_not_dax(void **state)
 {
 	(void)state;
-	expect_create_failure("/dev/null", VMEM_MIN_POOL, EINVAL, "/dev/null is a character device but not device DAX");
+	expect_create_failure("/dev/null", VMEM_MIN_POOL, EINVAL,
+			      "/dev/null is a character device but not device DAX");
 }
 
 static void size_too_large_for_a_file(void **state)
@@ -140,7 +141,10 @@ static void no_permission(void **state)
 			_exit(4); /* the user can write here after all: nothing to test */
 		errno = 0;
 		VMEM *vmp = vmem_create(dir, VMEM_MIN_POOL);
-		_exit(vmp == NULL && errno == EACCES && strcmp(vmem_errormsg(), "open: Permission denied") == 0 ? 0 : 1);
+		_exit(vmp == NULL && errno == EACCES &&
+			      strcmp(vmem_errormsg(), "open: Permission denied") == 0
+			  ? 0
+			  : 1);
 	}
 	int status = 0;
 	waitpid(pid, &status, 0);
@@ -197,18 +201,18 @@ static void failure_keeps_earlier_pools_intact(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(size_below_minimum),
-		cmocka_unit_test(size_checked_before_path),
-		cmocka_unit_test(null_path),
-		cmocka_unit_test(missing_directory),
-		cmocka_unit_test(regular_file_as_directory),
-		cmocka_unit_test(character_device_not_dax),
-		cmocka_unit_test(size_too_large_for_a_file),
-		cmocka_unit_test(size_beyond_the_file_system),
-		cmocka_unit_test(no_permission),
-		cmocka_unit_test(file_system_full),
-		cmocka_unit_test(no_tmpfile_support_falls_back_to_mkstemp),
-		cmocka_unit_test(failure_keeps_earlier_pools_intact),
+	    cmocka_unit_test(size_below_minimum),
+	    cmocka_unit_test(size_checked_before_path),
+	    cmocka_unit_test(null_path),
+	    cmocka_unit_test(missing_directory),
+	    cmocka_unit_test(regular_file_as_directory),
+	    cmocka_unit_test(character_device_not_dax),
+	    cmocka_unit_test(size_too_large_for_a_file),
+	    cmocka_unit_test(size_beyond_the_file_system),
+	    cmocka_unit_test(no_permission),
+	    cmocka_unit_test(file_system_full),
+	    cmocka_unit_test(no_tmpfile_support_falls_back_to_mkstemp),
+	    cmocka_unit_test(failure_keeps_earlier_pools_intact),
 	};
 	return cmocka_run_group_tests_name("vmem_create errors", tests, NULL, NULL);
 }

@@ -69,8 +69,8 @@ int main(void)
 	if (device[0] == '\0')
 		skip_whole_program("no device DAX (/dev/daxX.Y) on this machine");
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(whole_device_backs_the_pool),
-		cmocka_unit_test(size_beyond_the_device),
+	    cmocka_unit_test(whole_device_backs_the_pool),
+	    cmocka_unit_test(size_beyond_the_device),
 	};
 	return cmocka_run_group_tests_name("device DAX pools", tests, NULL, NULL);
 }

@@ -167,15 +167,16 @@ static void interior_pointer_is_not_a_handle(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(handle_is_segment_aligned_and_guarded, setup_dir, teardown_dir),
-		cmocka_unit_test_setup_teardown(file_is_invisible_and_open_while_pool_lives, setup_dir, teardown_dir),
-		cmocka_unit_test_setup_teardown(size_rounds_up_to_a_page, setup_dir, teardown_dir),
-		cmocka_unit_test(terabyte_pool_is_sparse),
-		cmocka_unit_test(space_returns_on_delete),
-		cmocka_unit_test_setup_teardown(hundred_pools_leave_nothing_behind, setup_dir, teardown_dir),
-		cmocka_unit_test_setup_teardown(delete_twice_is_an_error_not_a_crash, setup_dir, teardown_dir),
-		cmocka_unit_test(delete_of_garbage_handles),
-		cmocka_unit_test_setup_teardown(interior_pointer_is_not_a_handle, setup_dir, teardown_dir),
+	    cmocka_unit_test_setup_teardown(handle_is_segment_aligned_and_guarded, setup_dir, teardown_dir),
+	    cmocka_unit_test_setup_teardown(file_is_invisible_and_open_while_pool_lives, setup_dir,
+					    teardown_dir),
+	    cmocka_unit_test_setup_teardown(size_rounds_up_to_a_page, setup_dir, teardown_dir),
+	    cmocka_unit_test(terabyte_pool_is_sparse),
+	    cmocka_unit_test(space_returns_on_delete),
+	    cmocka_unit_test_setup_teardown(hundred_pools_leave_nothing_behind, setup_dir, teardown_dir),
+	    cmocka_unit_test_setup_teardown(delete_twice_is_an_error_not_a_crash, setup_dir, teardown_dir),
+	    cmocka_unit_test(delete_of_garbage_handles),
+	    cmocka_unit_test_setup_teardown(interior_pointer_is_not_a_handle, setup_dir, teardown_dir),
 	};
 	return cmocka_run_group_tests_name("file pools", tests, NULL, NULL);
 }

@@ -267,7 +267,8 @@ static int child_print_func(void)
 	vmem_set_funcs(NULL, NULL, NULL, NULL, capturing_print);
 	if (vmem_create("/nonexistent-vmem-dir", VMEM_MIN_POOL) != NULL)
 		return 1;
-	if (strstr(printed, "<libvmem>: <1>") == NULL || strstr(printed, "open: No such file or directory") == NULL)
+	if (strstr(printed, "<libvmem>: <1>") == NULL ||
+	    strstr(printed, "open: No such file or directory") == NULL)
 		return 2;
 	return print_calls > 0 ? 0 : 3;
 }
@@ -369,21 +370,21 @@ int main(int argc, char **argv)
 		return 64;
 	}
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(version_compatible),
-		cmocka_unit_test(version_major_mismatch),
-		cmocka_unit_test(version_minor_mismatch),
-		cmocka_unit_test(message_survives_success),
-		cmocka_unit_test(without_funcs_nothing_is_called),
-		cmocka_unit_test(counting_funcs_see_bookkeeping),
-		cmocka_unit_test(restoring_defaults_stops_the_calls),
-		cmocka_unit_test(blocks_are_freed_by_the_function_that_allocated_them),
-		cmocka_unit_test(failing_malloc_fails_creation_cleanly),
-		cmocka_unit_test(only_one_of_malloc_and_free_is_not_enough),
-		cmocka_unit_test(log_level_zero_prints_nothing),
-		cmocka_unit_test(log_level_one_prints_errors),
-		cmocka_unit_test(print_func_receives_log_lines),
-		cmocka_unit_test(log_file_with_pid_suffix),
-		cmocka_unit_test(unopenable_log_file_aborts),
+	    cmocka_unit_test(version_compatible),
+	    cmocka_unit_test(version_major_mismatch),
+	    cmocka_unit_test(version_minor_mismatch),
+	    cmocka_unit_test(message_survives_success),
+	    cmocka_unit_test(without_funcs_nothing_is_called),
+	    cmocka_unit_test(counting_funcs_see_bookkeeping),
+	    cmocka_unit_test(restoring_defaults_stops_the_calls),
+	    cmocka_unit_test(blocks_are_freed_by_the_function_that_allocated_them),
+	    cmocka_unit_test(failing_malloc_fails_creation_cleanly),
+	    cmocka_unit_test(only_one_of_malloc_and_free_is_not_enough),
+	    cmocka_unit_test(log_level_zero_prints_nothing),
+	    cmocka_unit_test(log_level_one_prints_errors),
+	    cmocka_unit_test(print_func_receives_log_lines),
+	    cmocka_unit_test(log_file_with_pid_suffix),
+	    cmocka_unit_test(unopenable_log_file_aborts),
 	};
 	return cmocka_run_group_tests_name("library-wide calls", tests, NULL, NULL);
 }

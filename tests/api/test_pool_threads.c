@@ -46,7 +46,8 @@ static void *create_and_delete(void *arg)
 			errno = 0;
 			vmem_delete(pools[i]);
 			if (errno != 0 && w->failures++ == 0)
-				snprintf(w->first_error, sizeof(w->first_error), "delete: %s", vmem_errormsg());
+				snprintf(w->first_error, sizeof(w->first_error), "delete: %s",
+					 vmem_errormsg());
 		}
 	}
 	return NULL;
@@ -69,7 +70,8 @@ static void eight_threads_create_and_delete(void **state)
 	for (int t = 0; t < THREADS; t++) {
 		pthread_join(workers[t].thread, NULL);
 		if (workers[t].failures != 0)
-			fail_msg("thread %d: %d failures, first: %s", t, workers[t].failures, workers[t].first_error);
+			fail_msg("thread %d: %d failures, first: %s", t, workers[t].failures,
+				 workers[t].first_error);
 	}
 	/* no pool file left open, mapped or named */
 	assert_int_equal(count_open_fds(), fds);
@@ -147,9 +149,9 @@ static void error_messages_are_per_thread(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(eight_threads_create_and_delete),
-		cmocka_unit_test(racing_deletes_of_one_pool),
-		cmocka_unit_test(error_messages_are_per_thread),
+	    cmocka_unit_test(eight_threads_create_and_delete),
+	    cmocka_unit_test(racing_deletes_of_one_pool),
+	    cmocka_unit_test(error_messages_are_per_thread),
 	};
 	return cmocka_run_group_tests_name("pools and threads", tests, NULL, NULL);
 }

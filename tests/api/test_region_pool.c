@@ -262,20 +262,20 @@ static void ten_thousand_live_pools(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(null_address),
-		cmocka_unit_test(unaligned_address),
-		cmocka_unit_test(size_below_minimum),
-		cmocka_unit_test(region_not_mapped),
-		cmocka_unit_test(region_wrapping_the_address_space),
-		cmocka_unit_test(guard_page_and_nothing_written_outside),
-		cmocka_unit_test(region_can_be_reused_after_delete),
-		cmocka_unit_test(delete_twice),
-		cmocka_unit_test(overlapping_regions_are_accepted),
-		cmocka_unit_test(pools_sharing_guard_or_header_pages_are_refused),
-		cmocka_unit_test(read_only_region),
-		cmocka_unit_test(header_page_read_only),
-		cmocka_unit_test(thousand_pools_leave_nothing_behind),
-		cmocka_unit_test(ten_thousand_live_pools),
+	    cmocka_unit_test(null_address),
+	    cmocka_unit_test(unaligned_address),
+	    cmocka_unit_test(size_below_minimum),
+	    cmocka_unit_test(region_not_mapped),
+	    cmocka_unit_test(region_wrapping_the_address_space),
+	    cmocka_unit_test(guard_page_and_nothing_written_outside),
+	    cmocka_unit_test(region_can_be_reused_after_delete),
+	    cmocka_unit_test(delete_twice),
+	    cmocka_unit_test(overlapping_regions_are_accepted),
+	    cmocka_unit_test(pools_sharing_guard_or_header_pages_are_refused),
+	    cmocka_unit_test(read_only_region),
+	    cmocka_unit_test(header_page_read_only),
+	    cmocka_unit_test(thousand_pools_leave_nothing_behind),
+	    cmocka_unit_test(ten_thousand_live_pools),
 	};
 	return cmocka_run_group_tests_name("region pools", tests, NULL, NULL);
 }

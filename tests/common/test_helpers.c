@@ -140,8 +140,8 @@ void remove_test_dir(char *dir)
 
 void *map_region(size_t size)
 {
-	void *addr = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-			  -1, 0);
+	void *addr =
+	    mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	return addr == MAP_FAILED ? NULL : addr;
 }
 

@@ -110,11 +110,11 @@ void huge_requests_fail_cleanly(void **)
 int main()
 {
 	const CMUnitTest tests[] = {
-		cmocka_unit_test(own_pages_serve_every_size),
-		cmocka_unit_test(freed_blocks_are_reused),
-		cmocka_unit_test(host_functions_take_over_and_hand_back),
-		cmocka_unit_test(duplicate_copies_through_strdup_func),
-		cmocka_unit_test(huge_requests_fail_cleanly),
+	    cmocka_unit_test(own_pages_serve_every_size),
+	    cmocka_unit_test(freed_blocks_are_reused),
+	    cmocka_unit_test(host_functions_take_over_and_hand_back),
+	    cmocka_unit_test(duplicate_copies_through_strdup_func),
+	    cmocka_unit_test(huge_requests_fail_cleanly),
 	};
 	return cmocka_run_group_tests_name("bookkeeping memory", tests, nullptr, nullptr);
 }

@@ -51,7 +51,8 @@ void ids_are_reused(void **)
 	uint32_t first = 0, second = 0;
 	assert_int_equal(directory::add(kArena, kArena + 16 * MiB, 8 * KiB, fake_record(2), &first), 0);
 	directory::remove(kArena);
-	assert_int_equal(directory::add(kArena + 64 * MiB, kArena + 80 * MiB, 8 * KiB, fake_record(3), &second), 0);
+	assert_int_equal(
+	    directory::add(kArena + 64 * MiB, kArena + 80 * MiB, 8 * KiB, fake_record(3), &second), 0);
 	assert_int_equal(second, first);
 	directory::remove(kArena + 64 * MiB);
 }
@@ -72,7 +73,8 @@ void pools_covering_whole_spans(void **)
 	// a small pool inside a wholly covered span overlaps the big one
 	uint32_t inner = 0;
 	uintptr_t inner_base = kArena + kSpan * 5 + 8 * MiB;
-	assert_int_equal(directory::add(inner_base, inner_base + 16 * MiB, 8 * KiB, fake_record(5), &inner), 0);
+	assert_int_equal(directory::add(inner_base, inner_base + 16 * MiB, 8 * KiB, fake_record(5), &inner),
+			 0);
 	assert_int_equal(directory::entry(inner).overlaps.load(), 1);
 	assert_int_equal(directory::entry(id).overlaps.load(), 1);
 	assert_true(directory::find(inner_base) == id || directory::find(inner_base) == inner);
@@ -88,7 +90,8 @@ void overlaps_are_counted_both_ways(void **)
 	uint32_t ida = 0, idb = 0, idc = 0;
 	assert_int_equal(directory::add(a, a + 20 * MiB, 8 * KiB, fake_record(6), &ida), 0);
 	assert_int_equal(directory::add(a + 10 * MiB, a + 30 * MiB, 8 * KiB, fake_record(7), &idb), 0);
-	assert_int_equal(directory::add(a + 30 * MiB, a + 50 * MiB, 8 * KiB, fake_record(8), &idc), 0); // touches b, no overlap
+	assert_int_equal(directory::add(a + 30 * MiB, a + 50 * MiB, 8 * KiB, fake_record(8), &idc),
+			 0); // touches b, no overlap
 	assert_int_equal(directory::entry(ida).overlaps.load(), 1);
 	assert_int_equal(directory::entry(idb).overlaps.load(), 1);
 	assert_int_equal(directory::entry(idc).overlaps.load(), 0);
@@ -110,7 +113,8 @@ void crowded_granule_is_refused_and_leaves_nothing(void **)
 	size_t live = directory::live_pools();
 	uint32_t fifth = 0;
 	uintptr_t fifth_base = base + 4 * kStep;
-	assert_int_equal(directory::add(fifth_base, fifth_base + 14 * MiB, 8 * KiB, fake_record(13), &fifth), EINVAL);
+	assert_int_equal(directory::add(fifth_base, fifth_base + 14 * MiB, 8 * KiB, fake_record(13), &fifth),
+			 EINVAL);
 	assert_int_equal(directory::live_pools(), live);
 	assert_int_equal(directory::find_by_base(fifth_base), 0);
 	for (uint32_t id : ids)
@@ -118,7 +122,8 @@ void crowded_granule_is_refused_and_leaves_nothing(void **)
 	for (uintptr_t i = 0; i < 4; i++)
 		directory::remove(base + i * kStep);
 	// with the slots free again, the same range registers
-	assert_int_equal(directory::add(fifth_base, fifth_base + 14 * MiB, 8 * KiB, fake_record(13), &fifth), 0);
+	assert_int_equal(directory::add(fifth_base, fifth_base + 14 * MiB, 8 * KiB, fake_record(13), &fifth),
+			 0);
 	directory::remove(fifth_base);
 }
 
@@ -134,7 +139,8 @@ void colliding_heads_are_refused(void **)
 	assert_int_equal(directory::live_pools(), live);
 	assert_int_equal(directory::entry(id).overlaps.load(), 0);
 	// heads apart: an overlap, accepted and counted
-	assert_int_equal(directory::add(base + 8 * KiB, base + 22 * MiB, 8 * KiB, fake_record(18), &other), 0);
+	assert_int_equal(directory::add(base + 8 * KiB, base + 22 * MiB, 8 * KiB, fake_record(18), &other),
+			 0);
 	assert_int_equal(directory::entry(id).overlaps.load(), 1);
 	directory::remove(base + 8 * KiB);
 	directory::remove(base);
@@ -174,7 +180,9 @@ void lookups_while_pools_come_and_go(void **)
 {
 	ChurnState state;
 	state.stable_base = kArena + 600 * MiB + 8 * KiB;
-	assert_int_equal(directory::add(state.stable_base, state.stable_base + 16 * MiB, 8 * KiB, fake_record(16), &state.stable_id), 0);
+	assert_int_equal(directory::add(state.stable_base, state.stable_base + 16 * MiB, 8 * KiB,
+					fake_record(16), &state.stable_id),
+			 0);
 	pthread_t thread;
 	assert_int_equal(pthread_create(&thread, nullptr, churn_neighbour, &state), 0);
 	while (!state.stop.load()) {
@@ -192,14 +200,14 @@ void lookups_while_pools_come_and_go(void **)
 int main()
 {
 	const CMUnitTest tests[] = {
-		cmocka_unit_test(add_and_find),
-		cmocka_unit_test(ids_are_reused),
-		cmocka_unit_test(pools_covering_whole_spans),
-		cmocka_unit_test(overlaps_are_counted_both_ways),
-		cmocka_unit_test(crowded_granule_is_refused_and_leaves_nothing),
-		cmocka_unit_test(colliding_heads_are_refused),
-		cmocka_unit_test(ranges_outside_the_address_space),
-		cmocka_unit_test(lookups_while_pools_come_and_go),
+	    cmocka_unit_test(add_and_find),
+	    cmocka_unit_test(ids_are_reused),
+	    cmocka_unit_test(pools_covering_whole_spans),
+	    cmocka_unit_test(overlaps_are_counted_both_ways),
+	    cmocka_unit_test(crowded_granule_is_refused_and_leaves_nothing),
+	    cmocka_unit_test(colliding_heads_are_refused),
+	    cmocka_unit_test(ranges_outside_the_address_space),
+	    cmocka_unit_test(lookups_while_pools_come_and_go),
 	};
 	return cmocka_run_group_tests_name("pool directory", tests, nullptr, nullptr);
 }

@@ -22,8 +22,8 @@ constexpr size_t kPoolSize = VMEM_MIN_POOL;
 
 char *map_pools(size_t count)
 {
-	void *p = mmap(nullptr, count * kPoolSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-		       -1, 0);
+	void *p = mmap(nullptr, count * kPoolSize, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	return p == MAP_FAILED ? nullptr : static_cast<char *>(p);
 }
 
@@ -144,9 +144,9 @@ void thread_exit_abandons_pages_for_others(void **)
 int main()
 {
 	const CMUnitTest tests[] = {
-		cmocka_unit_test(thousand_pools_in_turn_keep_heaps_bounded),
-		cmocka_unit_test(stale_slots_after_delete_are_harmless),
-		cmocka_unit_test(thread_exit_abandons_pages_for_others),
+	    cmocka_unit_test(thousand_pools_in_turn_keep_heaps_bounded),
+	    cmocka_unit_test(stale_slots_after_delete_are_harmless),
+	    cmocka_unit_test(thread_exit_abandons_pages_for_others),
 	};
 	return cmocka_run_group_tests_name("thread heap slots", tests, nullptr, nullptr);
 }

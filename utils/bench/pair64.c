@@ -38,7 +38,8 @@ int main(int argc, char **argv)
 	if (strcmp(backend, "vmem-file") == 0) {
 		vmp = vmem_create("/tmp", region_size);
 	} else if (strcmp(backend, "vmem-region") == 0) {
-		void *region = mmap(NULL, region_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		void *region =
+		    mmap(NULL, region_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 		vmp = vmem_create_in_region(region, region_size);
 	} else if (strcmp(backend, "malloc") != 0) {
 		fprintf(stderr, "unknown backend %s\n", backend);
