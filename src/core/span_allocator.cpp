@@ -5,6 +5,7 @@
 #include <bit>
 #include <cerrno>
 #include <cstring>
+#include <new>
 
 #include "platform/os.hpp"
 
@@ -169,14 +170,18 @@ int prepare_descriptors(PoolState *state, uint32_t first, uint32_t last) noexcep
 	for (uint32_t seg = segment_of(first); seg <= segment_of(last); seg++) {
 		if (state->segment_states[seg] & kSegmentDescriptorsReady)
 			continue;
-		void *page = &state->descriptors[seg * kSlicesPerSegment];
+		SliceDescriptor *page = &state->descriptors[seg * kSlicesPerSegment];
 		if (state->fd >= 0) {
 			if (int err = os::file_reserve(state->fd, address_of(page) - state->pool_base,
 						       kSlicesPerSegment * sizeof(SliceDescriptor)))
 				return err;
 		}
-		if (!state->zero_when_new)
-			std::memset(page, 0, kSlicesPerSegment * sizeof(SliceDescriptor));
+		// A new file reads as zero already; a region holds whatever the
+		// program left there.
+		if (!state->zero_when_new) {
+			for (uint32_t i = 0; i < kSlicesPerSegment; i++)
+				new (&page[i]) SliceDescriptor{};
+		}
 		state->segment_states[seg] |= kSegmentDescriptorsReady;
 	}
 	return 0;
