@@ -201,10 +201,13 @@ void *pool_realloc(uintptr_t handle, void *block, size_t size) noexcept
 			// the slices it frees can hold the small block even in a
 			// full pool; if even that fails, the shrunk block serves.
 			large_resize_in_place(state, span, size);
+			int saved_errno = errno;
 			HeapRef ref = heap_for(handle);
 			void *moved = ref.heap != nullptr ? malloc_in(ref, size) : nullptr;
-			if (moved == nullptr)
-				return block; // a success all the same: nothing to report
+			if (moved == nullptr) {
+				errno = saved_errno; // a success all the same
+				return block;
+			}
 			std::memcpy(moved, block, size);
 			pool_free(handle, block);
 			return moved;

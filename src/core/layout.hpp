@@ -85,8 +85,8 @@ struct SliceDescriptor {
 	uint8_t flags;	      // (owner) PageFlags
 	uint8_t reserved1;
 	std::atomic<uint32_t> owner_thread; // pages: thread number of the owning heap, 0 when abandoned
-	uint32_t heap_index;		    // pages: the owning heap (1-based); free spans: bin link
-	uint32_t next;			    // queue links as slice indexes (0: none)
+	uint32_t heap_index;		    // pages: the owning heap (1-based)
+	uint32_t next;			    // page-queue and free-span-bin links as slice indexes (0: none)
 	uint32_t prev;
 	FreeBlock *free;		    // allocation pops here (owner only)
 	FreeBlock *local_free;		    // the owner's frees go here

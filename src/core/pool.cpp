@@ -121,7 +121,7 @@ PoolHeader *finish_creation(uintptr_t base, size_t size, uint32_t flags, const c
 	}
 	// Written only once the directory took the pool, so a refused region
 	// is left as it was.
-	if (flags & kBackingRegion)
+	if ((flags & kBackingRegion) && vg::active())
 		vg::undefined(pointer_at(base), size); // what the program left there means nothing now
 	PoolHeader *header = write_header(base, size, flags, steps.fd);
 	if (int err = layout_init(header, steps.fd, (flags & kBackingFile) != 0); err != 0) {
@@ -253,7 +253,8 @@ bool destroy(uintptr_t base) noexcept
 		// wipe the signatures so the bytes no longer look like a pool.
 		os::protect(pointer_at(base), os::page_size(), os::Access::read_write);
 		std::memset(pointer_at(base), 0, kHeadPages * os::page_size());
-		vg::undefined(pointer_at(base), record->size);
+		if (vg::active())
+			vg::undefined(pointer_at(base), record->size);
 	} else {
 		unmap_pool(record->mapping, record->mapping_size, record->flags & kBackingDeviceDax);
 		os::close_fd(record->fd);

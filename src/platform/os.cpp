@@ -123,12 +123,17 @@ int file_reserve(int fd, uint64_t offset, uint64_t length) noexcept
 {
 	if (offset > static_cast<uint64_t>(INT64_MAX) || length > static_cast<uint64_t>(INT64_MAX) - offset)
 		return EFBIG;
+	int saved = errno;
 	while (fallocate(fd, 0, static_cast<off_t>(offset), static_cast<off_t>(length)) != 0) {
 		if (errno == EINTR)
 			continue;
-		// A file system without fallocate (EOPNOTSUPP) cannot reserve
-		// space ahead; stores then allocate blocks as they happen.
-		return errno == EOPNOTSUPP ? 0 : errno;
+		if (errno != EOPNOTSUPP)
+			return errno;
+		// A file system without fallocate cannot reserve space ahead;
+		// stores then allocate blocks as they happen.  Not a failure:
+		// leave errno as the caller had it.
+		errno = saved;
+		return 0;
 	}
 	return 0;
 }
