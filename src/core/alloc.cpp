@@ -216,7 +216,19 @@ void *pool_realloc(uintptr_t handle, void *block, size_t size) noexcept
 			return block;
 		usable = large_usable_size(span);
 	}
-	void *moved = pool_malloc(handle, size);
+	// A small or medium block that must move to grow gets half its new
+	// size again as room, so a block grown step by step moves (and is
+	// copied) a few times, not at every step; the room is taken only if
+	// the pool has it.
+	void *moved = nullptr;
+	if (size > usable && size <= kMediumMax && span->kind == SliceKind::page) {
+		size_t roomy = size + size / 2 < kMediumMax ? size + size / 2 : kMediumMax;
+		HeapRef ref = heap_for(handle);
+		if (ref.heap != nullptr)
+			moved = malloc_in(ref, roomy);
+	}
+	if (moved == nullptr)
+		moved = pool_malloc(handle, size);
 	if (moved == nullptr)
 		return nullptr; // the old block is as it was
 	std::memcpy(moved, block, usable < size ? usable : size);

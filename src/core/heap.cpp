@@ -203,12 +203,15 @@ void move_to_full(PoolState *state, ThreadHeap *heap, SliceDescriptor *page) noe
 	set_delayed_mode(page, kDelayedUse); // from now on remote frees tell the heap
 }
 
+// The delayed-free mode stays as it is: if it still says "tell the heap",
+// the next remote free does so once and sets it to "don't" itself, which
+// costs less than an atomic exchange here on every page that leaves the
+// full queue (a page going back and forth would pay two each time).
 void move_from_full(PoolState *state, ThreadHeap *heap, SliceDescriptor *page) noexcept
 {
 	queue_remove(state, heap->full, page);
 	queue_push(state, heap->queues[page->size_class], page);
 	page->flags &= static_cast<uint8_t>(~kPageInFull);
-	set_delayed_mode(page, kDelayedNone);
 }
 
 // Under the pool lock: the page's slices go back to the free spans.
@@ -344,23 +347,69 @@ SliceDescriptor *acquire_page(PoolState *state, ThreadHeap *heap, unsigned cls) 
 	return acquire_page_locked(state, heap, cls);
 }
 
+// The pool has no room for a new page of `cls`: a free block of a larger
+// class (up to twice the size) on one of this heap's pages serves instead,
+// so the last pages of every class fill up before the pool says no.  The
+// class must keep the alignment blocks of `cls` have: its block size a
+// multiple of the largest power of two dividing theirs.
+void *malloc_from_larger_class(PoolState *state, ThreadHeap *heap, unsigned cls) noexcept
+{
+	size_t size = class_block_size(cls);
+	size_t alignment = size & (~size + 1);
+	for (unsigned larger = cls + 1; larger < kClassCount && class_block_size(larger) <= 2 * size; larger++) {
+		if (class_block_size(larger) % alignment != 0)
+			continue;
+		for (uint32_t index = heap->queues[larger].first; index != 0;) {
+			SliceDescriptor *page = &desc(state, index);
+			index = page->next;
+			if (refill(state, page))
+				return pop_block(page);
+		}
+	}
+	return nullptr;
+}
+
 } // namespace
 
 // ---------------------------------------------------------------- public operations
 
 ThreadHeap *heap_at(PoolState *state, uint32_t index) noexcept
 {
-	uint32_t slab = state->heap_slabs[(index - 1) / kHeapsPerSlab];
-	return pointer_at<ThreadHeap>(slice_address(state, slab)) + (index - 1) % kHeapsPerSlab;
+	if (index <= state->head_heap_count)
+		return pointer_at<ThreadHeap>(state->head_heaps) + (index - 1);
+	uint32_t in_slabs = index - 1 - state->head_heap_count;
+	uint32_t slab = state->heap_slabs[in_slabs / kHeapsPerSlab];
+	return pointer_at<ThreadHeap>(slice_address(state, slab)) + in_slabs % kHeapsPerSlab;
 }
 
-void heaps_init(PoolState *state) noexcept
+namespace {
+
+// Chains heaps [first_index, first_index + count) at `heaps` as unused.
+void add_free_heaps(PoolState *state, ThreadHeap *heaps, uint32_t first_index, uint32_t count) noexcept
+{
+	for (uint32_t i = count; i-- > 0;) {
+		heaps[i].owner_thread = 0;
+		heaps[i].index = first_index + i;
+		heaps[i].next_free = state->free_heaps;
+		state->free_heaps = heaps[i].index;
+	}
+	state->heap_capacity += count;
+}
+
+} // namespace
+
+void heaps_init(PoolState *state, uintptr_t gap_start, uintptr_t gap_end) noexcept
 {
 	std::memset(state->heap_slabs, 0, sizeof(state->heap_slabs));
 	state->heap_slab_count = 0;
 	state->free_heaps = 0;
 	state->heap_capacity = 0;
 	std::memset(state->abandoned, 0, sizeof(state->abandoned));
+	uintptr_t start = align_up(gap_start, 64);
+	state->head_heaps = start;
+	state->head_heap_count = start < gap_end ? static_cast<uint32_t>((gap_end - start) / sizeof(ThreadHeap)) : 0;
+	if (state->head_heap_count > 0)
+		add_free_heaps(state, pointer_at<ThreadHeap>(start), 1, state->head_heap_count);
 }
 
 ThreadHeap *heap_create(PoolState *state, uint32_t thread, uint64_t pool_cookie) noexcept
@@ -382,13 +431,7 @@ ThreadHeap *heap_create(PoolState *state, uint32_t thread, uint64_t pool_cookie)
 		auto *heaps = pointer_at<ThreadHeap>(slice_address(state, first));
 		if (vg::active())
 			vg::undefined(heaps, kSliceSize); // free slices are off limits until used
-		for (uint32_t i = kHeapsPerSlab; i-- > 0;) {
-			heaps[i].owner_thread = 0;
-			heaps[i].index = slab_number * kHeapsPerSlab + i + 1;
-			heaps[i].next_free = state->free_heaps;
-			state->free_heaps = heaps[i].index;
-		}
-		state->heap_capacity += kHeapsPerSlab;
+		add_free_heaps(state, heaps, state->head_heap_count + slab_number * kHeapsPerSlab + 1, kHeapsPerSlab);
 	}
 	ThreadHeap *heap = heap_at(state, state->free_heaps);
 	state->free_heaps = heap->next_free;
@@ -431,7 +474,7 @@ void *heap_malloc_generic(PoolState *state, ThreadHeap *heap, size_t size) noexc
 	page = acquire_page(state, heap, cls);
 	if (page == nullptr) {
 		set_current(heap, cls, &g_empty_page);
-		return nullptr;
+		return malloc_from_larger_class(state, heap, cls);
 	}
 	set_current(heap, cls, page);
 	refill(state, page);

@@ -132,8 +132,11 @@ void heap_release_empty_pages(PoolState *state, ThreadHeap *heap) noexcept;
 
 ThreadHeap *heap_at(PoolState *state, uint32_t index) noexcept;
 
-// Sets up the heap table of a new pool (no slab until the first heap).
-void heaps_init(PoolState *state) noexcept;
+// Sets up the heap table of a new pool: the heaps that fit in
+// [gap_start, gap_end) (memory between the tables and the first slice,
+// otherwise unused; writable and, in a file pool, with blocks reserved),
+// and no slab until those are taken.
+void heaps_init(PoolState *state, uintptr_t gap_start, uintptr_t gap_end) noexcept;
 
 // The page descriptor of `address`, or nullptr when it is not inside a
 // page or large block of the pool.

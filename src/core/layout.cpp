@@ -46,10 +46,18 @@ int layout_init(PoolHeader *header, int fd, bool zero_when_new) noexcept
 	}
 	if (!zero_when_new)
 		std::memset(state->segment_states, 0, state->segment_count);
-	std::memset(state->abandoned, 0, sizeof(state->abandoned));
 	state->large_bytes = 0;
 	state->large_blocks = 0;
-	heaps_init(state);
+	// The gap up to the first slice boundary holds the first thread heaps
+	// (a 14 MiB pool fits about 20 there) instead of going unused.
+	uintptr_t gap_start = align_up(tables_end, 64);
+	uintptr_t gap_end = slice_address(state, state->first_slice);
+	if (fd >= 0 && gap_start < gap_end) {
+		uintptr_t reserve_from = align_down(gap_start, page);
+		if (int err = os::file_reserve(fd, reserve_from - base, gap_end - reserve_from))
+			return err;
+	}
+	heaps_init(state, gap_start, gap_end);
 	// Free slices are off limits until handed out, so memcheck reports a
 	// stray access there (such as a block of a deleted pool read after a
 	// new pool took its region).

@@ -129,7 +129,9 @@ struct PoolState {
 	uint64_t free_bin_bitmap[2];
 	uint32_t free_bins[kFreeSpanBins]; // first slice of each bin's free-span list
 
-	uint32_t heap_slabs[kMaxHeapSlabs]; // first slice of each heap slab (0: none yet)
+	uintptr_t head_heaps;               // heaps in the gap between the tables and the first slice
+	uint32_t head_heap_count;           // how many fit there: heap indexes 1..head_heap_count
+	uint32_t heap_slabs[kMaxHeapSlabs]; // first slice of each heap slab (0: none yet), for the rest
 	uint32_t heap_slab_count;
 	uint32_t free_heaps; // chain of unused heap slots (1-based index)
 	uint32_t heap_capacity;

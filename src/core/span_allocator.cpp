@@ -123,35 +123,45 @@ uint32_t carve(PoolState *state, uint32_t first, uint32_t span_count, uint32_t c
 	return start;
 }
 
-// The first free span that can hold `count` slices at `align`, unlinked.
+// How many spans of one bin find_fit compares before taking the best seen.
+constexpr unsigned kFitScanLimit = 32;
+
+// A free span that can hold `count` slices at `alignment`, unlinked: the
+// shortest of the first kFitScanLimit that fit in the lowest bin holding
+// any, the lower address on a tie.  Best fit keeps long spans long, which
+// holds a pool's footprint (and, in a file pool, its reserved blocks) near
+// what is live when big blocks of many sizes come and go.
 uint32_t find_fit(PoolState *state, uint32_t count, size_t alignment, uint32_t *span_count) noexcept
 {
-	auto fits = [&](uint32_t first, uint32_t length) {
-		return uint64_t{aligned_slice(state, first, alignment)} + count <= uint64_t{first} + length;
-	};
-	// the bin `count` falls in holds spans shorter than it too: look through it
-	for (uint32_t s = state->free_bins[bin_of(count)]; s != 0; s = desc(state, s).next) {
-		if (fits(s, desc(state, s).slice_count)) {
-			*span_count = desc(state, s).slice_count;
-			unlink(state, s);
-			return s;
+	auto best_in_bin = [&](unsigned bin) -> uint32_t {
+		uint32_t best = 0;
+		uint32_t best_length = UINT32_MAX;
+		unsigned seen = 0;
+		for (uint32_t s = state->free_bins[bin]; s != 0 && seen < kFitScanLimit; s = desc(state, s).next) {
+			uint32_t length = desc(state, s).slice_count;
+			if (uint64_t{aligned_slice(state, s, alignment)} + count > uint64_t{s} + length)
+				continue;
+			seen++;
+			if (length < best_length || (length == best_length && s < best)) {
+				best = s;
+				best_length = length;
+			}
 		}
-	}
-	// every span in a higher bin is long enough for `count`; with an
-	// alignment, each is checked
-	for (unsigned bin = bin_of(count) + 1; bin < kFreeSpanBins;) {
+		return best;
+	};
+	// the bin `count` falls in also holds spans shorter than it; every
+	// span in a higher bin is long enough (but for an alignment)
+	for (unsigned bin = bin_of(count); bin < kFreeSpanBins;) {
 		uint64_t word = state->free_bin_bitmap[bin / 64] >> (bin % 64);
 		if (word == 0) {
 			bin = (bin / 64 + 1) * 64; // the rest of this word's bins are empty
 			continue;
 		}
 		bin += static_cast<unsigned>(std::countr_zero(word));
-		for (uint32_t s = state->free_bins[bin]; s != 0; s = desc(state, s).next) {
-			if (fits(s, desc(state, s).slice_count)) {
-				*span_count = desc(state, s).slice_count;
-				unlink(state, s);
-				return s;
-			}
+		if (uint32_t s = best_in_bin(bin)) {
+			*span_count = desc(state, s).slice_count;
+			unlink(state, s);
+			return s;
 		}
 		bin++;
 	}

@@ -111,11 +111,32 @@ void abandon_least_recent(ThreadCache &cache, uint32_t keep) noexcept
 		drop_slot(cache, victim);
 }
 
+// Makes slot `id` the most recently used pair and returns its heap.
+ThreadHeap *use_slot(ThreadCache &cache, uint32_t id, uintptr_t handle, PoolHeader *header) noexcept
+{
+	HeapSlot *slot = &cache.slots[id];
+	slot->last_use = ++cache.clock;
+	cache.mru_pool = handle;
+	cache.mru_header = header;
+	cache.mru_cookie = header->cookie;
+	cache.mru_heap = slot->heap;
+	cache.mru_state = slot->state;
+	return slot->heap;
+}
+
 } // namespace
 
 ThreadHeap *thread_heap_slow(uintptr_t handle, PoolHeader *header) noexcept
 {
 	ThreadCache &cache = t_cache;
+	// A thread moving between pools it already uses: the slot the pool's
+	// header names, if it holds a heap of this very pool (the cookie is
+	// random per pool, so a pool created since in the same place has
+	// another).  No directory look-up on this path.
+	uint32_t known = header->directory_id;
+	if (known < cache.slot_capacity && cache.slots[known].heap != nullptr &&
+	    cache.slots[known].cookie == header->cookie)
+		return use_slot(cache, known, handle, header);
 	uint32_t id = directory::find_by_base(handle);
 	if (id == 0) {
 		VMEM_FAIL(EINVAL, "invalid pool handle: 0x%lx", static_cast<unsigned long>(handle));
@@ -150,13 +171,7 @@ ThreadHeap *thread_heap_slow(uintptr_t handle, PoolHeader *header) noexcept
 		if (++cache.live_heaps > kMaxHeapsPerThread)
 			abandon_least_recent(cache, id);
 	}
-	slot->last_use = ++cache.clock;
-	cache.mru_pool = handle;
-	cache.mru_header = header;
-	cache.mru_cookie = header->cookie;
-	cache.mru_heap = slot->heap;
-	cache.mru_state = slot->state;
-	return slot->heap;
+	return use_slot(cache, id, handle, header);
 }
 
 } // namespace vmem::core
