@@ -28,11 +28,15 @@ int layout_init(PoolHeader *header, int fd, bool zero_when_new) noexcept
 	state->fd = fd;
 	state->zero_when_new = zero_when_new ? 1 : 0;
 
+	// segment states (a byte each), then a word of file-block bits per
+	// segment (a bit per slice), then the descriptor table
 	uintptr_t states_at = base + header->heap_offset;
-	uintptr_t table_at = states_at + align_up(state->segment_count, page);
+	uintptr_t reserved_at = states_at + align_up(state->segment_count, 8);
+	uintptr_t table_at = align_up(reserved_at + uint64_t{state->segment_count} * 8, page);
 	uintptr_t tables_end =
 	    table_at + uint64_t{state->segment_count} * kSlicesPerSegment * sizeof(SliceDescriptor);
 	state->segment_states = pointer_at<uint8_t>(states_at);
+	state->slices_reserved = pointer_at<uint64_t>(reserved_at);
 	state->descriptors = pointer_at<SliceDescriptor>(table_at);
 	state->first_slice = slice_of(state, align_up(tables_end, kSliceSize));
 	state->end_slice = slice_of(state, align_down(end, kSliceSize));
@@ -40,12 +44,15 @@ int layout_init(PoolHeader *header, int fd, bool zero_when_new) noexcept
 		return ENOMEM; // cannot happen above VMEM_MIN_POOL, but a check costs nothing here
 	state->fresh_slice = state->first_slice;
 
+	// The segment states get file blocks now; the reserved-slice words
+	// only when their segment is first used (a 1 TiB pool has 2 MiB of
+	// them, and creating it should cost next to no disk).
 	if (fd >= 0) {
-		if (int err = os::file_reserve(fd, states_at - base, table_at - states_at))
+		if (int err = os::file_reserve(fd, states_at - base, reserved_at - states_at))
 			return err;
 	}
 	if (!zero_when_new)
-		std::memset(state->segment_states, 0, state->segment_count);
+		std::memset(state->segment_states, 0, table_at - states_at);
 	state->large_bytes = 0;
 	state->large_blocks = 0;
 	// The gap up to the first slice boundary holds the first thread heaps

@@ -10,7 +10,8 @@
 //
 //   base + 0            guard page
 //   base + page         PoolHeader, then PoolState
-//   base + 2 * page     segment states: one byte per segment
+//   base + 2 * page     segment states: one byte per segment, then one
+//                       64-bit word per segment: which slices have file blocks
 //   then                the descriptor table: one page per segment
 //   first_slice         slices: pages of blocks, large blocks, heap slabs
 //                       and free spans, up to the last whole slice
@@ -100,7 +101,7 @@ inline constexpr unsigned kMaxHeapSlabs = 256;
 // Per-segment state bits (PoolState::segment_states).
 enum SegmentState : uint8_t {
 	kSegmentDescriptorsReady = 1u << 0, // its descriptor page has file blocks and was zeroed
-	kSegmentDataReserved = 1u << 1,	    // its slices have file blocks
+	kSegmentReservedWordReady = 1u << 1, // its word of slices_reserved has file blocks
 };
 
 // A heap's queue of pages of one size class.
@@ -119,6 +120,7 @@ struct PoolState {
 	uintptr_t slice_origin;	      // address of slice 0: the 4 MiB boundary at or below base
 	SliceDescriptor *descriptors; // descriptor table, indexed by slice
 	uint8_t *segment_states;      // SegmentState per segment
+	uint64_t *slices_reserved;    // per segment, a bit per slice: it has file blocks
 	uint32_t first_slice;	      // usable slices are [first_slice, end_slice)
 	uint32_t end_slice;
 	uint32_t fresh_slice; // slices at or above it were never handed out

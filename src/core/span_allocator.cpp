@@ -78,26 +78,40 @@ void insert_free(PoolState *state, uint32_t first, uint32_t count) noexcept
 	link(state, first);
 }
 
-// Reserves file blocks for the slices [first, first + count).
+// Reserves file blocks for the slices [first, first + count) that have
+// none yet, one fallocate per run of such slices in a segment.  Slice by
+// slice, not a segment at a time: on tmpfs reserving is allocating (and
+// zeroing) memory, so a pool pays only for the slices it hands out.
 int reserve_data(PoolState *state, uint32_t first, uint32_t count) noexcept
 {
 	if (state->fd < 0)
 		return 0;
-	for (uint32_t seg = segment_of(first); seg <= segment_of(first + count - 1); seg++) {
-		if (state->segment_states[seg] & kSegmentDataReserved)
-			continue;
-		// the segment's usable part: whole slices inside the pool
-		uint32_t lo = seg * kSlicesPerSegment;
-		uint32_t hi = lo + kSlicesPerSegment;
-		if (lo < state->first_slice)
-			lo = state->first_slice;
-		if (hi > state->end_slice)
-			hi = state->end_slice;
-		int err = os::file_reserve(state->fd, slice_address(state, lo) - state->pool_base,
-					   uint64_t{hi - lo} << kSliceShift);
-		if (err != 0)
-			return err;
-		state->segment_states[seg] |= kSegmentDataReserved;
+	uint32_t end = first + count;
+	for (uint32_t seg = segment_of(first); seg <= segment_of(end - 1); seg++) {
+		uint32_t seg_first = seg * kSlicesPerSegment;
+		uint32_t lo = first > seg_first ? first - seg_first : 0;
+		uint32_t hi = end < seg_first + kSlicesPerSegment ? end - seg_first : kSlicesPerSegment;
+		if (!(state->segment_states[seg] & kSegmentReservedWordReady)) {
+			uintptr_t word = address_of(&state->slices_reserved[seg]);
+			uintptr_t page = align_down(word, os::page_size());
+			if (int err = os::file_reserve(state->fd, page - state->pool_base, os::page_size()))
+				return err;
+			state->segment_states[seg] |= kSegmentReservedWordReady;
+		}
+		uint64_t wanted = (hi - lo == 64 ? ~uint64_t{0} : ((uint64_t{1} << (hi - lo)) - 1)) << lo;
+		uint64_t missing = wanted & ~state->slices_reserved[seg];
+		while (missing != 0) {
+			unsigned run_start = static_cast<unsigned>(std::countr_zero(missing));
+			unsigned run_length = static_cast<unsigned>(std::countr_one(missing >> run_start));
+			int err = os::file_reserve(state->fd,
+						   slice_address(state, seg_first + run_start) - state->pool_base,
+						   uint64_t{run_length} << kSliceShift);
+			if (err != 0)
+				return err;
+			uint64_t run = (run_length == 64 ? ~uint64_t{0} : ((uint64_t{1} << run_length) - 1)) << run_start;
+			state->slices_reserved[seg] |= run;
+			missing &= ~run;
+		}
 	}
 	return 0;
 }
