@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: BSD-3-Clause
 // heap.hpp -- thread heaps: one thread's pages in one pool, and the fast paths over them.
 //
-// A ThreadHeap lives in the pool (in a heap slab), so the checker can find
+// A ThreadHeap lives in the pool (in the gap before the first slice, or in
+// a heap slab), so the checker can find
 // it.  Only its owner thread touches it, except for `delayed_free`, which
 // other threads push onto (mimalloc's free-list sharding: `free` for
 // allocation, `local_free` for the owner's frees, `thread_free` for other

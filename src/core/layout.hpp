@@ -13,6 +13,7 @@
 //   base + 2 * page     segment states: one byte per segment, then one
 //                       64-bit word per segment: which slices have file blocks
 //   then                the descriptor table: one page per segment
+//   then                the first thread heaps, in the gap up to the first slice
 //   first_slice         slices: pages of blocks, large blocks, heap slabs
 //                       and free spans, up to the last whole slice
 #pragma once
@@ -100,7 +101,7 @@ inline constexpr unsigned kMaxHeapSlabs = 256;
 
 // Per-segment state bits (PoolState::segment_states).
 enum SegmentState : uint8_t {
-	kSegmentDescriptorsReady = 1u << 0, // its descriptor page has file blocks and was zeroed
+	kSegmentDescriptorsReady = 1u << 0,  // its descriptor page has file blocks and was zeroed
 	kSegmentReservedWordReady = 1u << 1, // its word of slices_reserved has file blocks
 };
 
@@ -131,8 +132,8 @@ struct PoolState {
 	uint64_t free_bin_bitmap[2];
 	uint32_t free_bins[kFreeSpanBins]; // first slice of each bin's free-span list
 
-	uintptr_t head_heaps;               // heaps in the gap between the tables and the first slice
-	uint32_t head_heap_count;           // how many fit there: heap indexes 1..head_heap_count
+	uintptr_t head_heaps;		    // heaps in the gap between the tables and the first slice
+	uint32_t head_heap_count;	    // how many fit there: heap indexes 1..head_heap_count
 	uint32_t heap_slabs[kMaxHeapSlabs]; // first slice of each heap slab (0: none yet), for the rest
 	uint32_t heap_slab_count;
 	uint32_t free_heaps; // chain of unused heap slots (1-based index)

@@ -129,19 +129,19 @@ ThreadHeap *use_slot(ThreadCache &cache, uint32_t id, uintptr_t handle, PoolHead
 ThreadHeap *thread_heap_slow(uintptr_t handle, PoolHeader *header) noexcept
 {
 	ThreadCache &cache = t_cache;
-	// A thread moving between pools it already uses: the slot the pool's
-	// header names, if it holds a heap of this very pool (the cookie is
-	// random per pool, so a pool created since in the same place has
-	// another).  No directory look-up on this path.
-	uint32_t known = header->directory_id;
-	if (known < cache.slot_capacity && cache.slots[known].heap != nullptr &&
-	    cache.slots[known].cookie == header->cookie)
-		return use_slot(cache, known, handle, header);
+	// The directory first: a handle that is no live pool is refused
+	// before anything reads through it.
 	uint32_t id = directory::find_by_base(handle);
 	if (id == 0) {
 		VMEM_FAIL(EINVAL, "invalid pool handle: 0x%lx", static_cast<unsigned long>(handle));
 		return nullptr;
 	}
+	// A thread moving between pools it already uses: its slot holds a
+	// heap of this very pool (the cookie is random per pool, so a pool
+	// created since in the same place has another).
+	if (id < cache.slot_capacity && cache.slots[id].heap != nullptr &&
+	    cache.slots[id].cookie == header->cookie)
+		return use_slot(cache, id, handle, header);
 	uint64_t generation = directory::entry(id).generation.load(std::memory_order_acquire);
 	if (!ensure_slot(cache, id)) {
 		VMEM_FAIL(ENOMEM, "out of memory for the thread's pool slots");

@@ -138,6 +138,22 @@ static void delete_twice_is_an_error_not_a_crash(void **state)
 	assert_string_equal(vmem_errormsg(), expected);
 }
 
+static void allocation_through_a_deleted_pool_is_refused(void **state)
+{
+	VMEM *gone = vmem_create(*state, VMEM_MIN_POOL);
+	VMEM *other = vmem_create(*state, VMEM_MIN_POOL);
+	assert_non_null(gone);
+	assert_non_null(other);
+	vmem_free(gone, vmem_malloc(gone, 32));
+	vmem_free(other, vmem_malloc(other, 32)); /* the thread's last pool is another one */
+	vmem_delete(gone);
+	errno = 0;
+	assert_null(vmem_malloc(gone, 32)); /* unmapped: must not be read */
+	assert_int_equal(errno, EINVAL);
+	assert_non_null(strstr(vmem_errormsg(), "invalid pool handle"));
+	vmem_delete(other);
+}
+
 static void delete_of_garbage_handles(void **state)
 {
 	(void)state;
@@ -175,6 +191,8 @@ int main(void)
 	    cmocka_unit_test(space_returns_on_delete),
 	    cmocka_unit_test_setup_teardown(hundred_pools_leave_nothing_behind, setup_dir, teardown_dir),
 	    cmocka_unit_test_setup_teardown(delete_twice_is_an_error_not_a_crash, setup_dir, teardown_dir),
+	    cmocka_unit_test_setup_teardown(allocation_through_a_deleted_pool_is_refused, setup_dir,
+					    teardown_dir),
 	    cmocka_unit_test(delete_of_garbage_handles),
 	    cmocka_unit_test_setup_teardown(interior_pointer_is_not_a_handle, setup_dir, teardown_dir),
 	};
