@@ -22,7 +22,8 @@ constexpr size_t kDefaultPoolSize = size_t{8} << 30; // 8 GiB, sparse or reserve
 
 void *map_reserved(size_t size)
 {
-	void *p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	void *p =
+	    mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	return p == MAP_FAILED ? nullptr : p;
 }
 

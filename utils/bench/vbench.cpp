@@ -126,6 +126,17 @@ inline void use_pages(void *block, size_t size)
 	bytes[size - 1] = 2;
 }
 
+// The step most workloads repeat: a random slot's block is freed and
+// replaced by one of a random size in [lo, hi], which is then touched.
+inline void replace_random(Heap *heap, std::vector<void *> &slots, Rng &rng, size_t lo, size_t hi)
+{
+	size_t slot = rng.next() % slots.size();
+	heap->free(slots[slot]);
+	size_t size = rng.between(lo, hi);
+	slots[slot] = heap->malloc(size);
+	touch(slots[slot], size);
+}
+
 // ---------------------------------------------------------------- single thread
 
 Result st_fixed64(Backend &backend, const Options &o)
@@ -151,11 +162,7 @@ Result st_small(Backend &backend, const Options &o)
 	Rng rng(1);
 	auto start = std::chrono::steady_clock::now();
 	for (long i = 0; i < ops; i++) {
-		size_t slot = rng.next() % slots;
-		heap->free(live[slot]);
-		size_t size = rng.between(8, 512);
-		live[slot] = heap->malloc(size);
-		touch(live[slot], size);
+		replace_random(heap, live, rng, 8, 512);
 	}
 	Result r = rate(double(ops), seconds_since(start));
 	for (void *p : live)
@@ -186,13 +193,8 @@ Result larson(Backend &backend, const Options &o)
 			workers.emplace_back([&, t, round] {
 				Rng rng(uint64_t(t) * 1000 + round + 7);
 				auto &array = arrays[(t + round) % threads];
-				for (long i = 0; i < ops_per_round; i++) {
-					size_t slot = rng.next() % slots;
-					heap->free(array[slot]);
-					size_t size = rng.between(16, 1000);
-					array[slot] = heap->malloc(size);
-					touch(array[slot], size);
-				}
+				for (long i = 0; i < ops_per_round; i++)
+					replace_random(heap, array, rng, 16, 1000);
 				total += ops_per_round;
 			});
 		}
@@ -258,13 +260,8 @@ Result thread_churn(Backend &backend, const Options &o)
 			workers.emplace_back([&, t, g] {
 				Rng rng(uint64_t(g) * 31 + t);
 				std::vector<void *> mine(256, nullptr);
-				for (int i = 0; i < 20000; i++) {
-					size_t slot = rng.next() % mine.size();
-					heap->free(mine[slot]);
-					size_t size = rng.between(16, 1000);
-					mine[slot] = heap->malloc(size);
-					touch(mine[slot], size);
-				}
+				for (int i = 0; i < 20000; i++)
+					replace_random(heap, mine, rng, 16, 1000);
 				// a share goes to the next generation (its slot range is ours)
 				for (size_t i = 0; i < mine.size(); i++) {
 					size_t slot = size_t(t) * 1024 + i;
@@ -464,7 +461,8 @@ Result lifecycle(Backend &backend, const Options &o)
 	r.lower_is_better = true;
 	int regions = o.quick ? 200 : 1000;
 	size_t region_size = 16 * MiB;
-	void *mapping = mmap(nullptr, region_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	void *mapping =
+	    mmap(nullptr, region_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	auto start = std::chrono::steady_clock::now();
 	int made = 0;
 	for (int i = 0; i < regions; i++) {
@@ -655,20 +653,20 @@ struct Workload {
 };
 
 const Workload kWorkloads[] = {
-	{"st_fixed64", st_fixed64, "malloc+free pairs of 64 B, LIFO: the fast path"},
-	{"st_small", st_small, "one thread, random 8-512 B, 1,000,000-slot working set"},
-	{"larson", larson, "T threads, random free+alloc 16-1000 B, arrays handed between threads"},
-	{"xthread", xthread, "one thread allocates, another frees"},
-	{"thread_churn", thread_churn, "short-lived threads allocating; leak-like growth in the extra figure"},
-	{"realloc_grow", realloc_grow, "realloc chains 16 B to 64 KiB; in-place share in the extra figure"},
-	{"large", large, "64 KiB-4 MiB churn, 32 live"},
-	{"huge", huge, "5-25 MiB churn, 20 live"},
-	{"calloc", calloc_sizes, "calloc 1 KiB-1 MiB churn, 64 live"},
-	{"fill", fill, "share of a 14 MiB pool handed out: 64 B, mixed, refill"},
-	{"lifecycle", lifecycle, "create+delete of region pools (and 1 GiB file pools)"},
-	{"purge", purge, "file blocks held after freeing 200 MiB"},
-	{"many_pools", many_pools, "one thread over 64 pools; 8 threads on own pools, cross frees"},
-	{"check", check, "consistency check of a pool with 1,000,000 live blocks"},
+    {"st_fixed64", st_fixed64, "malloc+free pairs of 64 B, LIFO: the fast path"},
+    {"st_small", st_small, "one thread, random 8-512 B, 1,000,000-slot working set"},
+    {"larson", larson, "T threads, random free+alloc 16-1000 B, arrays handed between threads"},
+    {"xthread", xthread, "one thread allocates, another frees"},
+    {"thread_churn", thread_churn, "short-lived threads allocating; leak-like growth in the extra figure"},
+    {"realloc_grow", realloc_grow, "realloc chains 16 B to 64 KiB; in-place share in the extra figure"},
+    {"large", large, "64 KiB-4 MiB churn, 32 live"},
+    {"huge", huge, "5-25 MiB churn, 20 live"},
+    {"calloc", calloc_sizes, "calloc 1 KiB-1 MiB churn, 64 live"},
+    {"fill", fill, "share of a 14 MiB pool handed out: 64 B, mixed, refill"},
+    {"lifecycle", lifecycle, "create+delete of region pools (and 1 GiB file pools)"},
+    {"purge", purge, "file blocks held after freeing 200 MiB"},
+    {"many_pools", many_pools, "one thread over 64 pools; 8 threads on own pools, cross frees"},
+    {"check", check, "consistency check of a pool with 1,000,000 live blocks"},
 };
 
 void print_json(const Options &o, const Result &r)
@@ -679,8 +677,8 @@ void print_json(const Options &o, const Result &r)
 		std::printf("\"skipped\": \"%s\"}\n", r.reason.c_str());
 		return;
 	}
-	std::printf("\"value\": %.6g, \"unit\": \"%s\", \"lower_is_better\": %s, \"peak_rss_kib\": %ld", r.value,
-		    r.unit.c_str(), r.lower_is_better ? "true" : "false", peak_rss_kib());
+	std::printf("\"value\": %.6g, \"unit\": \"%s\", \"lower_is_better\": %s, \"peak_rss_kib\": %ld",
+		    r.value, r.unit.c_str(), r.lower_is_better ? "true" : "false", peak_rss_kib());
 	for (auto &[key, value] : r.extra)
 		std::printf(", \"%s\": %.6g", key.c_str(), value);
 	std::printf("}\n");
@@ -688,8 +686,9 @@ void print_json(const Options &o, const Result &r)
 
 int usage()
 {
-	std::fprintf(stderr, "usage: vbench --backend NAME --workload NAME [--threads T] [--quick] [--dir DIR]\n"
-			     "       vbench --list\n");
+	std::fprintf(stderr,
+		     "usage: vbench --backend NAME --workload NAME [--threads T] [--quick] [--dir DIR]\n"
+		     "       vbench --list\n");
 	return 64;
 }
 
