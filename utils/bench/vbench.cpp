@@ -18,7 +18,6 @@
 #include <map>
 #include <string>
 #include <sys/mman.h>
-#include <sys/resource.h>
 #include <thread>
 #include <unistd.h>
 #include <vector>
@@ -43,6 +42,7 @@ struct Options {
 // What a workload reports: its main figure and any others.
 struct Result {
 	double value = 0;
+	double operations = 0; // allocator calls the figure counts (for per-operation instruction counts)
 	std::string unit;
 	bool lower_is_better = false;
 	std::map<std::string, double> extra;
@@ -55,11 +55,21 @@ double seconds_since(std::chrono::steady_clock::time_point start)
 	return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
+// The process's peak resident set (VmHWM).  Not getrusage's ru_maxrss:
+// that survives exec and starts, after fork, at the parent's size, so it
+// would depend on what launched vbench.
 long peak_rss_kib()
 {
-	struct rusage usage;
-	getrusage(RUSAGE_SELF, &usage);
-	return usage.ru_maxrss;
+	FILE *f = std::fopen("/proc/self/status", "r");
+	long kib = -1;
+	char line[256];
+	while (f != nullptr && std::fgets(line, sizeof(line), f) != nullptr) {
+		if (std::sscanf(line, "VmHWM: %ld kB", &kib) == 1)
+			break;
+	}
+	if (f != nullptr)
+		std::fclose(f);
+	return kib;
 }
 
 long current_rss_kib()
@@ -101,6 +111,7 @@ Result skip(const char *reason)
 Result rate(double operations, double seconds, const char *unit = "Mops/s")
 {
 	Result r;
+	r.operations = operations;
 	r.value = operations / seconds / 1e6;
 	r.unit = unit;
 	return r;
@@ -679,6 +690,8 @@ void print_json(const Options &o, const Result &r)
 	}
 	std::printf("\"value\": %.6g, \"unit\": \"%s\", \"lower_is_better\": %s, \"peak_rss_kib\": %ld",
 		    r.value, r.unit.c_str(), r.lower_is_better ? "true" : "false", peak_rss_kib());
+	if (r.operations > 0)
+		std::printf(", \"operations\": %.0f", r.operations);
 	for (auto &[key, value] : r.extra)
 		std::printf(", \"%s\": %.6g", key.c_str(), value);
 	std::printf("}\n");
