@@ -23,6 +23,15 @@ bool handle_given(const VMEM *vmp) noexcept
 	return false;
 }
 
+// The string copies refuse a NULL string (the original crashed on one).
+bool string_given(const void *s) noexcept
+{
+	if (s != nullptr)
+		return true;
+	VMEM_FAIL(EINVAL, "invalid (NULL) string");
+	return false;
+}
+
 // malloc for the string copies, whose lengths come with their terminator.
 void *copy_of(VMEM *vmp, const void *source, size_t bytes) noexcept
 {
@@ -75,23 +84,15 @@ VMEM_EXPORT void *vmem_aligned_alloc(VMEM *vmp, size_t alignment, size_t size)
 
 VMEM_EXPORT char *vmem_strdup(VMEM *vmp, const char *s)
 {
-	if (!handle_given(vmp))
+	if (!handle_given(vmp) || !string_given(s))
 		return nullptr;
-	if (s == nullptr) {
-		VMEM_FAIL(EINVAL, "invalid (NULL) string");
-		return nullptr;
-	}
 	return static_cast<char *>(copy_of(vmp, s, std::strlen(s) + 1));
 }
 
 VMEM_EXPORT wchar_t *vmem_wcsdup(VMEM *vmp, const wchar_t *s)
 {
-	if (!handle_given(vmp))
+	if (!handle_given(vmp) || !string_given(s))
 		return nullptr;
-	if (s == nullptr) {
-		VMEM_FAIL(EINVAL, "invalid (NULL) string");
-		return nullptr;
-	}
 	return static_cast<wchar_t *>(copy_of(vmp, s, (std::wcslen(s) + 1) * sizeof(wchar_t)));
 }
 

@@ -85,6 +85,17 @@ void queue_remove(PoolState *state, PageQueue &queue, SliceDescriptor *page) noe
 	page->next = page->prev = 0;
 }
 
+// Calls fn(page) for every page of `queue`; fn may unlink the page it is
+// given (the next one is read first).
+template <typename Fn> void for_each_page_of(PoolState *state, PageQueue &queue, Fn fn) noexcept
+{
+	for (uint32_t index = queue.first; index != 0;) {
+		SliceDescriptor *page = &desc(state, index);
+		index = page->next;
+		fn(page);
+	}
+}
+
 void set_current(ThreadHeap *heap, unsigned cls, SliceDescriptor *page) noexcept
 {
 	if (heap->current[cls] != &g_empty_page)
@@ -359,7 +370,8 @@ void *malloc_from_larger_class(PoolState *state, ThreadHeap *heap, unsigned cls)
 {
 	size_t size = class_block_size(cls);
 	size_t alignment = size & (~size + 1);
-	for (unsigned larger = cls + 1; larger < kClassCount && class_block_size(larger) <= 2 * size; larger++) {
+	for (unsigned larger = cls + 1; larger < kClassCount && class_block_size(larger) <= 2 * size;
+	     larger++) {
 		if (class_block_size(larger) % alignment != 0)
 			continue;
 		for (uint32_t index = heap->queues[larger].first; index != 0;) {
@@ -410,7 +422,8 @@ void heaps_init(PoolState *state, uintptr_t gap_start, uintptr_t gap_end) noexce
 	std::memset(state->abandoned, 0, sizeof(state->abandoned));
 	uintptr_t start = align_up(gap_start, 64);
 	state->head_heaps = start;
-	state->head_heap_count = start < gap_end ? static_cast<uint32_t>((gap_end - start) / sizeof(ThreadHeap)) : 0;
+	state->head_heap_count =
+	    start < gap_end ? static_cast<uint32_t>((gap_end - start) / sizeof(ThreadHeap)) : 0;
 	if (state->head_heap_count > 0)
 		add_free_heaps(state, pointer_at<ThreadHeap>(start), 1, state->head_heap_count);
 }
@@ -434,7 +447,8 @@ ThreadHeap *heap_create(PoolState *state, uint32_t thread, uint64_t pool_cookie)
 		auto *heaps = pointer_at<ThreadHeap>(slice_address(state, first));
 		if (vg::active())
 			vg::undefined(heaps, kSliceSize); // free slices are off limits until used
-		add_free_heaps(state, heaps, state->head_heap_count + slab_number * kHeapsPerSlab + 1, kHeapsPerSlab);
+		add_free_heaps(state, heaps, state->head_heap_count + slab_number * kHeapsPerSlab + 1,
+			       kHeapsPerSlab);
 	}
 	ThreadHeap *heap = heap_at(state, state->free_heaps);
 	state->free_heaps = heap->next_free;
@@ -528,11 +542,7 @@ void heap_abandon(PoolState *state, ThreadHeap *heap) noexcept
 	auto for_each_page = [&](auto fn) {
 		for (unsigned cls = 0; cls <= kClassCount; cls++) {
 			PageQueue &queue = cls < kClassCount ? heap->queues[cls] : heap->full;
-			for (uint32_t index = queue.first; index != 0;) {
-				SliceDescriptor *page = &desc(state, index);
-				index = page->next;
-				fn(queue, page);
-			}
+			for_each_page_of(state, queue, [&](SliceDescriptor *page) { fn(queue, page); });
 		}
 	};
 	for_each_page([](PageQueue &, SliceDescriptor *page) { set_delayed_mode(page, kDelayedNever); });
@@ -565,30 +575,26 @@ void heap_abandon(PoolState *state, ThreadHeap *heap) noexcept
 void heap_release_empty_pages(PoolState *state, ThreadHeap *heap) noexcept
 {
 	for (unsigned cls = 0; cls < kClassCount; cls++) {
-		for (uint32_t index = heap->queues[cls].first; index != 0;) {
-			SliceDescriptor *page = &desc(state, index);
-			index = page->next;
+		for_each_page_of(state, heap->queues[cls], [&](SliceDescriptor *page) {
 			collect_thread_free(page);
 			if (page->used != 0)
-				continue;
+				return;
 			if (heap->current[cls] == page)
 				set_current(heap, cls, &g_empty_page);
 			retire(state, heap, page);
-		}
+		});
 	}
 	// Abandoned pages belong to nobody: under the lock, this thread may
 	// collect their remote frees and free the empty ones.
 	LockGuard guard(state->lock);
-	for (unsigned cls = 0; cls < kClassCount; cls++) {
-		for (uint32_t index = state->abandoned[cls].first; index != 0;) {
-			SliceDescriptor *page = &desc(state, index);
-			index = page->next;
+	for (auto &queue : state->abandoned) {
+		for_each_page_of(state, queue, [&](SliceDescriptor *page) {
 			collect_thread_free(page);
 			if (page->used != 0)
-				continue;
-			queue_remove(state, state->abandoned[cls], page);
+				return;
+			queue_remove(state, queue, page);
 			release_page_locked(state, page);
-		}
+		});
 	}
 }
 

@@ -78,6 +78,12 @@ void insert_free(PoolState *state, uint32_t first, uint32_t count) noexcept
 	link(state, first);
 }
 
+// The bits [start, start + length) of a 64-bit word (length 1 to 64).
+uint64_t bit_run(unsigned start, unsigned length) noexcept
+{
+	return (length == 64 ? ~uint64_t{0} : (uint64_t{1} << length) - 1) << start;
+}
+
 // Reserves file blocks for the slices [first, first + count) that have
 // none yet, one fallocate per run of such slices in a segment.  Slice by
 // slice, not a segment at a time: on tmpfs reserving is allocating (and
@@ -98,17 +104,17 @@ int reserve_data(PoolState *state, uint32_t first, uint32_t count) noexcept
 				return err;
 			state->segment_states[seg] |= kSegmentReservedWordReady;
 		}
-		uint64_t wanted = (hi - lo == 64 ? ~uint64_t{0} : ((uint64_t{1} << (hi - lo)) - 1)) << lo;
+		uint64_t wanted = bit_run(lo, hi - lo);
 		uint64_t missing = wanted & ~state->slices_reserved[seg];
 		while (missing != 0) {
 			unsigned run_start = static_cast<unsigned>(std::countr_zero(missing));
 			unsigned run_length = static_cast<unsigned>(std::countr_one(missing >> run_start));
-			int err = os::file_reserve(state->fd,
-						   slice_address(state, seg_first + run_start) - state->pool_base,
-						   uint64_t{run_length} << kSliceShift);
+			int err = os::file_reserve(
+			    state->fd, slice_address(state, seg_first + run_start) - state->pool_base,
+			    uint64_t{run_length} << kSliceShift);
 			if (err != 0)
 				return err;
-			uint64_t run = (run_length == 64 ? ~uint64_t{0} : ((uint64_t{1} << run_length) - 1)) << run_start;
+			uint64_t run = bit_run(run_start, run_length);
 			state->slices_reserved[seg] |= run;
 			missing &= ~run;
 		}
@@ -151,7 +157,8 @@ uint32_t find_fit(PoolState *state, uint32_t count, size_t alignment, uint32_t *
 		uint32_t best = 0;
 		uint32_t best_length = UINT32_MAX;
 		unsigned seen = 0;
-		for (uint32_t s = state->free_bins[bin]; s != 0 && seen < kFitScanLimit; s = desc(state, s).next) {
+		for (uint32_t s = state->free_bins[bin]; s != 0 && seen < kFitScanLimit;
+		     s = desc(state, s).next) {
 			uint32_t length = desc(state, s).slice_count;
 			if (uint64_t{aligned_slice(state, s, alignment)} + count > uint64_t{s} + length)
 				continue;

@@ -120,6 +120,17 @@ void set_host_functions(const HostFunctions &funcs) noexcept
 	g_funcs = funcs;
 }
 
+void *allocate_own(size_t size) noexcept
+{
+	if (size > SIZE_MAX - sizeof(BlockHeader) - 64)
+		return nullptr;
+	auto *header = static_cast<BlockHeader *>(internal_allocate(size + sizeof(BlockHeader)));
+	if (header == nullptr)
+		return nullptr;
+	header->host_free = nullptr;
+	return header + 1;
+}
+
 void *allocate(size_t size) noexcept
 {
 	if (size > SIZE_MAX - sizeof(BlockHeader) - 64)
@@ -132,29 +143,12 @@ void *allocate(size_t size) noexcept
 		host_malloc = g_funcs.malloc_func;
 		host_free = g_funcs.free_func;
 	}
-	BlockHeader *header;
-	if (host_malloc != nullptr && host_free != nullptr) {
-		header = static_cast<BlockHeader *>(host_malloc(total));
-		if (header == nullptr)
-			return nullptr;
-		header->host_free = host_free;
-	} else {
-		header = static_cast<BlockHeader *>(internal_allocate(total));
-		if (header == nullptr)
-			return nullptr;
-		header->host_free = nullptr;
-	}
-	return header + 1;
-}
-
-void *allocate_own(size_t size) noexcept
-{
-	if (size > SIZE_MAX - sizeof(BlockHeader) - 64)
-		return nullptr;
-	auto *header = static_cast<BlockHeader *>(internal_allocate(size + sizeof(BlockHeader)));
+	if (host_malloc == nullptr || host_free == nullptr)
+		return allocate_own(size);
+	auto *header = static_cast<BlockHeader *>(host_malloc(total));
 	if (header == nullptr)
 		return nullptr;
-	header->host_free = nullptr;
+	header->host_free = host_free;
 	return header + 1;
 }
 
