@@ -76,8 +76,9 @@ inline void pool_free(uintptr_t handle, void *block) noexcept
 					 (page->used > 1 || (page->flags & kPageCurrent)),
 				     true)) {
 			auto *free_block = static_cast<FreeBlock *>(block);
-			free_block->next = page->local_free;
-			page->local_free = free_block;
+			free_block->next = page->free;
+			page->free = free_block;
+			page->flags &= static_cast<uint8_t>(~kPageFreshZero);
 			page->used--;
 			return;
 		}

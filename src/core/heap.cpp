@@ -135,7 +135,7 @@ void set_delayed_mode(SliceDescriptor *page, uintptr_t mode) noexcept
 
 // ---------------------------------------------------------------- page contents
 
-// Moves the blocks other threads freed into the page onto local_free.
+// Moves the blocks other threads freed into the page onto its free list.
 void collect_thread_free(SliceDescriptor *page) noexcept
 {
 	uintptr_t old = page->thread_free.load(std::memory_order_relaxed);
@@ -149,8 +149,9 @@ void collect_thread_free(SliceDescriptor *page) noexcept
 	uint32_t count = 1;
 	for (FreeBlock *next; (next = block_next(tail)) != nullptr; tail = next)
 		count++;
-	set_block_next(tail, page->local_free);
-	page->local_free = head;
+	set_block_next(tail, page->free);
+	page->free = head;
+	page->flags &= static_cast<uint8_t>(~kPageFreshZero);
 	page->used = static_cast<uint16_t>(page->used - count);
 }
 
@@ -178,19 +179,15 @@ void extend_free_list(PoolState *state, SliceDescriptor *page) noexcept
 		page->flags &= static_cast<uint8_t>(~kPageFreshZero);
 }
 
-// Gives the page free blocks if it can have any: its own frees, other
-// threads' frees, or untouched blocks.  False when it is full.
+// Gives the page free blocks if it can have any: other threads' frees, or
+// untouched blocks.  False when it is full.
 bool refill(PoolState *state, SliceDescriptor *page) noexcept
 {
 	if (page->free != nullptr)
 		return true;
 	collect_thread_free(page);
-	if (page->local_free != nullptr) {
-		page->free = page->local_free;
-		page->local_free = nullptr;
-		page->flags &= static_cast<uint8_t>(~kPageFreshZero);
+	if (page->free != nullptr)
 		return true;
-	}
 	if (page->capacity < page->reserved) {
 		extend_free_list(state, page);
 		return true;
@@ -198,11 +195,13 @@ bool refill(PoolState *state, SliceDescriptor *page) noexcept
 	return false;
 }
 
-// Pushes a freed block onto its page's local list (owner only).
+// Pushes a freed block onto its page's free list (owner only), where the
+// next allocation of its class takes it while it is still in cache.
 void return_block(SliceDescriptor *page, FreeBlock *block) noexcept
 {
-	set_block_next(block, page->local_free);
-	page->local_free = block;
+	set_block_next(block, page->free);
+	page->free = block;
+	page->flags &= static_cast<uint8_t>(~kPageFreshZero);
 	page->used = static_cast<uint16_t>(page->used - 1);
 }
 
@@ -334,7 +333,6 @@ SliceDescriptor *acquire_page_locked(PoolState *state, ThreadHeap *heap, unsigne
 	page->owner_thread.store(heap->owner_thread, std::memory_order_relaxed);
 	page->heap_index = heap->index;
 	page->free = nullptr;
-	page->local_free = nullptr;
 	page->thread_free.store(kDelayedNone, std::memory_order_relaxed);
 	for (uint32_t i = 1; i < count; i++) {
 		SliceDescriptor &interior = desc(state, first + i);

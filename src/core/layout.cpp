@@ -18,7 +18,7 @@ int layout_init(PoolHeader *header, int fd, bool zero_when_new) noexcept
 	uintptr_t base = header->base;
 	uintptr_t end = base + header->size;
 	PoolState *state = state_of(header);
-	static_assert(sizeof(PoolHeader) + 64 + sizeof(PoolState) <= 4096, "header and state share one page");
+	uintptr_t colour_offset = uintptr_t{pool_colour(address_of(header))} * 64;
 
 	state->lock.init();
 	state->pool_base = base;
@@ -28,11 +28,18 @@ int layout_init(PoolHeader *header, int fd, bool zero_when_new) noexcept
 	state->fd = fd;
 	state->zero_when_new = zero_when_new ? 1 : 0;
 
-	// segment states (a byte each), then a word of file-block bits per
-	// segment (a bit per slice), then the descriptor table
-	uintptr_t states_at = base + header->heap_offset;
-	uintptr_t reserved_at = states_at + align_up(state->segment_count, 8);
-	uintptr_t table_at = align_up(reserved_at + uint64_t{state->segment_count} * 8, page);
+	// The segment states (a byte each) are read by every free: they go in
+	// the header page right after the state when they fit (pools of up to
+	// a few GiB), so a free touches one page of metadata less.  Else they
+	// start the allocator's space.  Then come a word of file-block bits per
+	// segment (a bit per slice) and the descriptor table.
+	uintptr_t state_end = address_of(state) + sizeof(PoolState);
+	bool states_in_header = state_end + state->segment_count <= address_of(header) + page;
+	uintptr_t space_at = base + header->heap_offset + colour_offset;
+	uintptr_t states_at = states_in_header ? state_end : space_at;
+	uintptr_t reserved_at = states_in_header ? space_at : align_up(states_at + state->segment_count, 8);
+	uintptr_t reserved_end = reserved_at + uint64_t{state->segment_count} * 8;
+	uintptr_t table_at = align_up(reserved_end, page) + colour_offset;
 	uintptr_t tables_end =
 	    table_at + uint64_t{state->segment_count} * kSlicesPerSegment * sizeof(SliceDescriptor);
 	state->segment_states = pointer_at<uint8_t>(states_at);
@@ -44,20 +51,22 @@ int layout_init(PoolHeader *header, int fd, bool zero_when_new) noexcept
 		return ENOMEM; // cannot happen above VMEM_MIN_POOL, but a check costs nothing here
 	state->fresh_slice = state->first_slice;
 
-	// The segment states get file blocks now; the reserved-slice words
-	// only when their segment is first used (a 1 TiB pool has 2 MiB of
-	// them, and creating it should cost next to no disk).
-	if (fd >= 0) {
-		if (int err = os::file_reserve(fd, states_at - base, reserved_at - states_at))
+	// Segment states outside the header page get file blocks now; the
+	// reserved-slice words only when their segment is first used (a 1 TiB
+	// pool has 2 MiB of them, and creating it should cost next to no disk).
+	if (fd >= 0 && !states_in_header) {
+		if (int err = os::file_reserve(fd, states_at - base, state->segment_count))
 			return err;
 	}
-	if (!zero_when_new)
-		std::memset(state->segment_states, 0, table_at - states_at);
+	if (!zero_when_new) {
+		std::memset(state->segment_states, 0, state->segment_count);
+		std::memset(state->slices_reserved, 0, reserved_end - reserved_at);
+	}
 	state->large_bytes = 0;
 	state->large_blocks = 0;
 	// The gap up to the first slice boundary holds the first thread heaps
 	// (a 14 MiB pool fits about 20 there) instead of going unused.
-	uintptr_t gap_start = align_up(tables_end, 64);
+	uintptr_t gap_start = align_up(tables_end, 64) + colour_offset;
 	uintptr_t gap_end = slice_address(state, state->first_slice);
 	if (fd >= 0 && gap_start < gap_end) {
 		uintptr_t reserve_from = align_down(gap_start, page);

@@ -81,7 +81,7 @@ struct SliceDescriptor {
 	uint32_t back_offset; // (lock) interior slices: how many slices back the span starts
 	uint32_t slice_count; // (lock) first slice of a span: its length in slices
 	uint32_t block_size;  // (lock) pages: bytes per block; large blocks: offset of the block in its span
-	uint16_t used;	      // (owner) pages: blocks handed out and not yet back on free or local_free
+	uint16_t used;	      // (owner) pages: blocks handed out and not yet back on free
 	uint16_t capacity;    // (owner) pages: blocks carved into free lists so far
 	uint16_t reserved;    // pages: blocks the page holds
 	uint8_t flags;	      // (owner) PageFlags
@@ -90,8 +90,8 @@ struct SliceDescriptor {
 	uint32_t heap_index;		    // pages: the owning heap (1-based)
 	uint32_t next;			    // page-queue and free-span-bin links as slice indexes (0: none)
 	uint32_t prev;
-	FreeBlock *free;		    // allocation pops here (owner only)
-	FreeBlock *local_free;		    // the owner's frees go here
+	FreeBlock *free; // allocation pops and the owner's frees push here (owner only)
+	uint64_t reserved2;
 	std::atomic<uintptr_t> thread_free; // other threads' frees, tagged with DelayedFree
 };
 static_assert(sizeof(SliceDescriptor) == 64, "64 descriptors of a segment fill one 4 KiB page");
@@ -155,12 +155,30 @@ inline PoolHeader *header_of_handle(uintptr_t handle, size_t page_size) noexcept
 	return pointer_at<PoolHeader>(handle + page_size);
 }
 
-// PoolState follows PoolHeader in the header page, on a cache line of its own.
+// The pool's cache colour, 0..63, a function of where its header is.
+// Pools sit at page (usually 4 MiB) multiples, so each would have its
+// state, descriptor table and first thread heap at the same cache sets as
+// every other: a thread using 64 pools would miss the cache on each switch.
+// Offsetting those structures by colour x 64 bytes spreads them.
+inline unsigned pool_colour(uintptr_t header_address) noexcept
+{
+	// the high bits of the product mix all the bits of the address above
+	// its (zero) page offset
+	return static_cast<unsigned>((header_address * 0x9e3779b97f4a7c15u) >> 58);
+}
+
+// PoolState follows PoolHeader in the header page, on a cache line of its
+// own, kStateOffset plus one of kStateColours line offsets in.
 inline constexpr size_t kStateOffset = align_up(sizeof(PoolHeader), 64);
+inline constexpr unsigned kStateColours = 16;
+static_assert(kStateOffset + (kStateColours - 1) * 64 + sizeof(PoolState) <= 4096,
+	      "header and state share one page");
 
 inline PoolState *state_of(PoolHeader *header) noexcept
 {
-	return pointer_at<PoolState>(address_of(header) + kStateOffset);
+	uintptr_t at = address_of(header);
+	static_assert(kStateColours == 16, "the state's colour is the top 4 of the 6 colour bits");
+	return pointer_at<PoolState>(at + kStateOffset + (pool_colour(at) >> 2) * 64);
 }
 
 inline uintptr_t slice_address(const PoolState *state, uint32_t slice) noexcept

@@ -11,6 +11,8 @@
 
 namespace vmem::core::directory {
 
+RemovalCount g_removals;
+
 namespace {
 
 // Entries live in chunks mapped on demand: ids 1 .. kMaxChunks * kEntriesPerChunk - 1.
@@ -320,6 +322,7 @@ PoolRecord *remove(uintptr_t base) noexcept
 	e.end.store(0, std::memory_order_relaxed);
 	give_back_id(id);
 	g_directory.live--;
+	g_removals.value.fetch_add(1, std::memory_order_release);
 	return record;
 }
 

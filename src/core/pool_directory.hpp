@@ -58,6 +58,20 @@ uint32_t find_by_base(uintptr_t base) noexcept;
 
 DirectoryEntry &entry(uint32_t id) noexcept;
 
+// A count of removals so far.  A handle found live while it read n is
+// still live while it reads n: callers cache lookups under it and look
+// again only when a pool has gone since.  On a cache line of its own:
+// threads read it on every pool switch.
+struct alignas(64) RemovalCount {
+	std::atomic<uint64_t> value{0};
+};
+extern RemovalCount g_removals;
+
+inline uint64_t removals() noexcept
+{
+	return g_removals.value.load(std::memory_order_acquire);
+}
+
 // Runs fn(arg) under the directory's mutex if pool `id` is still the live
 // pool of that generation, so the pool cannot be deleted while fn runs.
 // Returns whether it ran.

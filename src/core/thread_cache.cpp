@@ -32,6 +32,38 @@ void abandon_slot_heap(void *arg) noexcept
 	heap_abandon(slot->state, slot->heap);
 }
 
+// Clears the recent-pool entries of the slot's heap, which is going.
+void forget(ThreadCache &cache, const HeapSlot &slot) noexcept
+{
+	if (cache.recent == nullptr)
+		return;
+	RecentPool *pair = recent_pair(cache.recent, slot.handle);
+	for (int way = 0; way < 2; way++)
+		if (pair[way].heap == slot.heap)
+			pair[way] = RecentPool{};
+}
+
+// Enters the pool into the table of recent pools, made on the thread's
+// second pool (a thread of one pool has the MRU pair); without memory for
+// it, pool switches walk the directory, which works, only slower.
+void remember(ThreadCache &cache, uintptr_t handle, uint64_t removals, uint32_t id) noexcept
+{
+	if (cache.recent == nullptr) {
+		if (cache.live_heaps < 2 || !cache.exit_hook_armed)
+			return;
+		size_t bytes = kRecentPools * sizeof(RecentPool);
+		cache.recent = static_cast<RecentPool *>(bookkeeping::allocate_own(bytes));
+		if (cache.recent == nullptr)
+			return;
+		std::memset(static_cast<void *>(cache.recent), 0, bytes);
+	}
+	RecentPool *pair = recent_pair(cache.recent, handle);
+	// the first way holds the newest entry; the older one moves over
+	if (pair[0].handle != handle)
+		pair[1] = pair[0];
+	pair[0] = RecentPool{handle, removals, cache.slots[id].heap, id, 0};
+}
+
 // Abandons the heap of slot `id` if its pool is still alive (a deleted
 // pool took the heap with it) and empties the slot.
 void drop_slot(ThreadCache &cache, uint32_t id) noexcept
@@ -41,6 +73,7 @@ void drop_slot(ThreadCache &cache, uint32_t id) noexcept
 		return;
 	AbandonRequest request{&slot};
 	directory::run_if_live(id, slot.generation, abandon_slot_heap, &request);
+	forget(cache, slot);
 	if (cache.mru_heap == slot.heap) {
 		cache.mru_pool = 0;
 		cache.mru_heap = nullptr;
@@ -57,7 +90,9 @@ void on_thread_exit(void *) noexcept
 	for (uint32_t id = 0; id < cache.slot_capacity; id++)
 		drop_slot(cache, id);
 	bookkeeping::release(cache.slots);
+	bookkeeping::release(cache.recent);
 	cache.slots = nullptr;
+	cache.recent = nullptr;
 	cache.slot_capacity = 0;
 	cache.live_heaps = 0;
 	cache.mru_pool = 0;
@@ -118,7 +153,7 @@ ThreadHeap *use_slot(ThreadCache &cache, uint32_t id, uintptr_t handle, PoolHead
 	slot->last_use = ++cache.clock;
 	cache.mru_pool = handle;
 	cache.mru_header = header;
-	cache.mru_cookie = header->cookie;
+	cache.mru_cookie = slot->cookie;
 	cache.mru_heap = slot->heap;
 	cache.mru_state = slot->state;
 	return slot->heap;
@@ -129,6 +164,10 @@ ThreadHeap *use_slot(ThreadCache &cache, uint32_t id, uintptr_t handle, PoolHead
 ThreadHeap *thread_heap_slow(uintptr_t handle, PoolHeader *header) noexcept
 {
 	ThreadCache &cache = t_cache;
+	// read before the lookup: a pool removed meanwhile makes the entry
+	// written below stale at once
+	uint64_t removals = directory::removals();
+
 	// The directory first: a handle that is no live pool is refused
 	// before anything reads through it.
 	uint32_t id = directory::find_by_base(handle);
@@ -136,14 +175,15 @@ ThreadHeap *thread_heap_slow(uintptr_t handle, PoolHeader *header) noexcept
 		VMEM_FAIL(EINVAL, "invalid pool handle: 0x%lx", static_cast<unsigned long>(handle));
 		return nullptr;
 	}
+
 	// A thread moving between pools it already uses: its slot holds a
-	// heap of this very pool (the cookie is random per pool, so a pool
-	// created since in the same place has another).
-	if (id < cache.slot_capacity && cache.slots[id].heap != nullptr &&
-	    cache.slots[id].cookie == header->cookie)
-		return use_slot(cache, id, handle, header);
+	// heap of this very pool (the generation changes when an id is
+	// reused).  The directory's entry is read, not the pool's header:
+	// pools' headers share cache sets, directory entries sit together.
 	uint64_t generation = directory::entry(id).generation.load(std::memory_order_acquire);
-	if (!ensure_slot(cache, id)) {
+	bool slot_holds_pool = id < cache.slot_capacity && cache.slots[id].heap != nullptr &&
+			       cache.slots[id].generation == generation;
+	if (!slot_holds_pool && !ensure_slot(cache, id)) {
 		VMEM_FAIL(ENOMEM, "out of memory for the thread's pool slots");
 		return nullptr;
 	}
@@ -167,10 +207,11 @@ ThreadHeap *thread_heap_slow(uintptr_t handle, PoolHeader *header) noexcept
 				  static_cast<unsigned long>(handle));
 			return nullptr;
 		}
-		*slot = HeapSlot{generation, header->cookie, heap, state, 0};
+		*slot = HeapSlot{generation, header->cookie, heap, state, 0, handle};
 		if (++cache.live_heaps > kMaxHeapsPerThread)
 			abandon_least_recent(cache, id);
 	}
+	remember(cache, handle, removals, id);
 	return use_slot(cache, id, handle, header);
 }
 

@@ -3,8 +3,9 @@
 //
 // Each thread remembers its most recently used {pool, heap} pair, checked
 // against the pool's random cookie (a new pool at the same address has
-// another), and an array of slots indexed by pool id, checked against the
-// directory's generation.  A thread keeps at most kMaxHeapsPerThread
+// another), an array of slots indexed by pool id, checked against the
+// directory's generation, and the ids of the handles it looked up lately,
+// so that moving between pools costs no directory walk.  A thread keeps at most kMaxHeapsPerThread
 // heaps; past that the least recently used one is abandoned, and at thread
 // exit all of them are.
 #pragma once
@@ -14,6 +15,7 @@
 
 #include "core/heap.hpp"
 #include "core/layout.hpp"
+#include "core/pool_directory.hpp"
 #include "core/pool_header.hpp"
 
 namespace vmem::core {
@@ -26,7 +28,20 @@ struct HeapSlot {
 	ThreadHeap *heap; // nullptr: none
 	PoolState *state;
 	uint64_t last_use;
+	uintptr_t handle;
 };
+
+// A pool the thread switched to, and the directory's removal count then:
+// while no pool has been removed since, the pool is still live and `heap`
+// (which leaves only through drop_slot, which clears the entry) its heap.
+struct RecentPool {
+	uintptr_t handle;
+	uint64_t removals;
+	ThreadHeap *heap;
+	uint32_t id;
+	uint32_t unused;
+};
+inline constexpr uint32_t kRecentPools = 256; // two-way sets of two entries
 
 struct ThreadCache {
 	uintptr_t mru_pool; // handle of the pool used last
@@ -40,6 +55,11 @@ struct ThreadCache {
 	uint32_t live_heaps;
 	uint64_t clock;
 	bool exit_hook_armed;
+	// Made when the thread uses a second pool, in bookkeeping memory: a
+	// thread switching between pools finds its heap here without walking
+	// the directory or reading the pool's header (pools' headers share
+	// cache sets).
+	RecentPool *recent;
 };
 
 extern thread_local ThreadCache t_cache __attribute__((tls_model("initial-exec")));
@@ -49,11 +69,45 @@ extern thread_local ThreadCache t_cache __attribute__((tls_model("initial-exec")
 // the handle is not a live pool (EINVAL) or no heap can be made (ENOMEM).
 ThreadHeap *thread_heap_slow(uintptr_t handle, PoolHeader *header) noexcept;
 
+// The first of the two entries of the table of recent pools where
+// `handle` may be.
+inline RecentPool *recent_pair(RecentPool *table, uintptr_t handle) noexcept
+{
+	// pools start on page boundaries; multiplying spreads the page number
+	size_t set = ((handle >> 12) * 0x9e3779b97f4a7c15u) >> 57; // 128 sets
+	return &table[set * 2];
+}
+
+// The thread's heap in `handle` from the table of recent pools, made the
+// MRU pair; nullptr when it is not there.
+inline ThreadHeap *recent_heap(ThreadCache &cache, uintptr_t handle, const PoolHeader *header) noexcept
+{
+	if (cache.recent == nullptr)
+		return nullptr;
+	RecentPool *pair = recent_pair(cache.recent, handle);
+	uint64_t removals = directory::removals();
+	for (int way = 0; way < 2; way++) {
+		if (pair[way].handle == handle && pair[way].removals == removals) {
+			HeapSlot &slot = cache.slots[pair[way].id];
+			slot.last_use = ++cache.clock;
+			cache.mru_pool = handle;
+			cache.mru_header = header;
+			cache.mru_cookie = slot.cookie;
+			cache.mru_heap = slot.heap;
+			cache.mru_state = slot.state;
+			return slot.heap;
+		}
+	}
+	return nullptr;
+}
+
 inline ThreadHeap *thread_heap(uintptr_t handle, PoolHeader *header) noexcept
 {
 	ThreadCache &cache = t_cache;
 	if (__builtin_expect(cache.mru_pool == handle && header->cookie == cache.mru_cookie, true))
 		return cache.mru_heap;
+	if (ThreadHeap *heap = recent_heap(cache, handle, header))
+		return heap;
 	return thread_heap_slow(handle, header);
 }
 
