@@ -51,6 +51,13 @@ void thousand_pools_in_turn_keep_heaps_bounded(void **)
 		}
 	}
 	assert_int_equal(t_cache.live_heaps, kMaxHeapsPerThread);
+	// the recent-pool table names only heaps the thread still has
+	assert_non_null(t_cache.recent);
+	for (uint32_t i = 0; i < kRecentPools; i++) {
+		const RecentPool &entry = t_cache.recent[i];
+		if (entry.heap != nullptr)
+			assert_ptr_equal(entry.heap, t_cache.slots[entry.id].heap);
+	}
 	// an abandoned heap's pool is whole again: its empty page went back
 	// (the heap itself lives in the gap before the first slice)
 	uint64_t free_slices = spans::free_slices(state_of_pool(pools[0]));
@@ -60,6 +67,45 @@ void thousand_pools_in_turn_keep_heaps_bounded(void **)
 	for (size_t i = 0; i < kPools; i++)
 		vmem_delete(pools[i]);
 	munmap(regions, kPools * kPoolSize);
+}
+
+// A thread switching among pools finds them in its recent-pool table; a
+// pool deleted and made again at the same address must get a heap of its
+// own, not the old pool's from the table.
+void recent_pools_follow_delete_and_recreate(void **)
+{
+	char *regions = map_pools(3);
+	assert_non_null(regions);
+	VMEM *pools[3];
+	for (int i = 0; i < 3; i++) {
+		pools[i] = vmem_create_in_region(regions + i * kPoolSize, kPoolSize);
+		assert_non_null(pools[i]);
+	}
+	for (int round = 0; round < 4; round++)
+		for (VMEM *pool : pools)
+			vmem_free(pool, vmem_malloc(pool, 48));
+	assert_non_null(t_cache.recent);
+	vmem_delete(pools[2]);
+	pools[2] = vmem_create_in_region(regions + 2 * kPoolSize, kPoolSize);
+	assert_non_null(pools[2]);
+	for (int round = 0; round < 4; round++) {
+		for (int i = 0; i < 3; i++) {
+			char *p = static_cast<char *>(vmem_malloc(pools[i], 48));
+			assert_non_null(p);
+			assert_true(p >= regions + i * kPoolSize && p < regions + (i + 1) * kPoolSize);
+			if (i == 2) {
+				// a heap made for the new pool (likely at the very
+				// address of the old one's): it carries the new cookie
+				assert_int_equal(
+				    t_cache.mru_heap->pool_cookie,
+				    header_of_handle(address_of(pools[2]), os::page_size())->cookie);
+			}
+			vmem_free(pools[i], p);
+		}
+	}
+	for (VMEM *pool : pools)
+		vmem_delete(pool);
+	munmap(regions, 3 * kPoolSize);
 }
 
 struct StaleState {
@@ -186,6 +232,7 @@ int main()
 	const CMUnitTest tests[] = {
 	    cmocka_unit_test(thousand_pools_in_turn_keep_heaps_bounded),
 	    cmocka_unit_test(stale_slots_after_delete_are_harmless),
+	    cmocka_unit_test(recent_pools_follow_delete_and_recreate),
 	    cmocka_unit_test(thread_exit_abandons_pages_for_others),
 	    cmocka_unit_test(more_threads_than_the_head_holds),
 	};
