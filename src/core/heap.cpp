@@ -359,20 +359,15 @@ SliceDescriptor *acquire_page(PoolState *state, ThreadHeap *heap, unsigned cls) 
 	return acquire_page_locked(state, heap, cls);
 }
 
-// The pool has no room for a new page of `cls`: a free block of a larger
-// class (up to twice the size) on one of this heap's pages serves instead,
-// so the last pages of every class fill up before the pool says no.  The
-// class must keep the alignment blocks of `cls` have: its block size a
-// multiple of the largest power of two dividing theirs.
-void *malloc_from_larger_class(PoolState *state, ThreadHeap *heap, unsigned cls) noexcept
+// The first free block on this heap's pages of a class in [first, end)
+// whose blocks keep `alignment`, or nullptr.
+void *pop_from_classes(PoolState *state, ThreadHeap *heap, unsigned first, unsigned end,
+		       size_t alignment) noexcept
 {
-	size_t size = class_block_size(cls);
-	size_t alignment = size & (~size + 1);
-	for (unsigned larger = cls + 1; larger < kClassCount && class_block_size(larger) <= 2 * size;
-	     larger++) {
-		if (class_block_size(larger) % alignment != 0)
+	for (unsigned cls = first; cls < end; cls++) {
+		if (class_block_size(cls) % alignment != 0)
 			continue;
-		for (uint32_t index = heap->queues[larger].first; index != 0;) {
+		for (uint32_t index = heap->queues[cls].first; index != 0;) {
 			SliceDescriptor *page = &desc(state, index);
 			index = page->next;
 			if (refill(state, page))
@@ -380,6 +375,25 @@ void *malloc_from_larger_class(PoolState *state, ThreadHeap *heap, unsigned cls)
 		}
 	}
 	return nullptr;
+}
+
+// The pool has no room for a new page of `cls`: a free block of a larger
+// class on one of this heap's pages serves instead, so the last pages of
+// every class fill up before the pool says no.  Classes up to twice the
+// size come first (at most half the block unused); only then any larger
+// one, since a full pool that can still serve a request should.  The class
+// must keep the alignment blocks of `cls` have: its block size a multiple
+// of the largest power of two dividing theirs.
+void *malloc_from_larger_class(PoolState *state, ThreadHeap *heap, unsigned cls) noexcept
+{
+	size_t size = class_block_size(cls);
+	size_t alignment = size & (~size + 1);
+	unsigned within_double = cls + 1;
+	while (within_double < kClassCount && class_block_size(within_double) <= 2 * size)
+		within_double++;
+	if (void *block = pop_from_classes(state, heap, cls + 1, within_double, alignment))
+		return block;
+	return pop_from_classes(state, heap, within_double, kClassCount, alignment);
 }
 
 } // namespace

@@ -9,13 +9,18 @@
 // pool, given file blocks) only when the segment is first used.
 //
 //   base + 0            guard page
-//   base + page         PoolHeader, then PoolState
-//   base + 2 * page     segment states: one byte per segment, then one
+//   base + page         PoolHeader, then PoolState, then (when they fit in
+//                       this page) the segment states: a byte per segment
+//   base + 2 * page     (the segment states when they did not fit, then) one
 //                       64-bit word per segment: which slices have file blocks
-//   then                the descriptor table: one page per segment
+//   then                the descriptor table: a page's worth per segment
 //   then                the first thread heaps, in the gap up to the first slice
 //   first_slice         slices: pages of blocks, large blocks, heap slabs
 //                       and free spans, up to the last whole slice
+//
+// PoolState, the space from base + 2 * page, the table and the gap are each
+// offset by a multiple of 64 bytes from the pool's cache colour
+// (pool_colour below).
 #pragma once
 
 #include <atomic>

@@ -188,7 +188,7 @@ ThreadHeap *thread_heap_slow(uintptr_t handle, PoolHeader *header) noexcept
 		return nullptr;
 	}
 	HeapSlot *slot = &cache.slots[id];
-	if (slot->heap == nullptr || slot->generation != generation || slot->cookie != header->cookie) {
+	if (!slot_holds_pool) {
 		if (slot->heap != nullptr) {
 			// the pool this slot knew is gone; its memory went with it
 			*slot = HeapSlot{};

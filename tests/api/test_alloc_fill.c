@@ -95,6 +95,34 @@ static void space_moves_between_size_classes(void **state)
 	vmem_delete(vmp);
 }
 
+/* A pool full of 4000-byte blocks with a few freed: a 16-byte request,
+ * whose class has no page and no room for one, is served from a freed
+ * large block instead of failing while the pool has free space. */
+static void full_pool_serves_small_requests_from_larger_free_blocks(void **state)
+{
+	(void)state;
+	VMEM *vmp = vmem_create("/tmp", VMEM_MIN_POOL);
+	assert_non_null(vmp);
+	size_t n = fill(vmp, 4000);
+	for (size_t i = 0; i < 3; i++) {
+		vmem_free(vmp, blocks[n / 2 + i]);
+		blocks[n / 2 + i] = NULL;
+	}
+	for (size_t i = 0; i < 3; i++) {
+		char *small = vmem_malloc(vmp, 16);
+		assert_non_null(small);
+		memset(small, 0x5a, 16);
+		assert_true(vmem_malloc_usable_size(vmp, small) >= 16);
+		blocks[n / 2 + i] = small;
+	}
+	/* the three freed blocks are taken again: the pool is full once more */
+	errno = 0;
+	assert_null(vmem_malloc(vmp, 16));
+	assert_int_equal(errno, ENOMEM);
+	free_all(vmp, n);
+	vmem_delete(vmp);
+}
+
 static void full_file_system_gives_enomem_not_sigbus(void **state)
 {
 	(void)state;
@@ -162,6 +190,7 @@ int main(void)
 	    cmocka_unit_test(file_pool_fill),
 	    cmocka_unit_test(region_pool_fill_at_page_alignment),
 	    cmocka_unit_test(space_moves_between_size_classes),
+	    cmocka_unit_test(full_pool_serves_small_requests_from_larger_free_blocks),
 	    cmocka_unit_test(full_file_system_gives_enomem_not_sigbus),
 	    cmocka_unit_test(calloc_of_fresh_memory_writes_nothing),
 	};
