@@ -14,7 +14,7 @@
 
 namespace vmem::core {
 
-thread_local ThreadCache t_cache __attribute__((tls_model("initial-exec")));
+constinit thread_local ThreadCache t_cache __attribute__((tls_model("initial-exec"))) = {};
 
 namespace {
 

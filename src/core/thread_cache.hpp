@@ -62,7 +62,8 @@ struct ThreadCache {
 	RecentPool *recent;
 };
 
-extern thread_local ThreadCache t_cache __attribute__((tls_model("initial-exec")));
+// constinit: zero-initialized, so no access needs to call a TLS init function first
+extern constinit thread_local ThreadCache t_cache __attribute__((tls_model("initial-exec")));
 
 // The calling thread's heap in the pool `handle` (whose header is
 // `header`), made on first use.  nullptr with errno and message set when
