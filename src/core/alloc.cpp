@@ -120,6 +120,20 @@ void *pool_malloc_slow(uintptr_t handle, size_t size) noexcept
 	return __builtin_expect(block != nullptr, true) ? block : fail_out_of_memory(handle, size);
 }
 
+// A small request to a pool other than the thread's last: the heap from
+// the thread's table of recent pools and a block off its direct page, with
+// none of the generic path's work; anything else goes there.
+void *pool_malloc_switch(uintptr_t handle, size_t size) noexcept
+{
+	ThreadCache &cache = t_cache;
+	if (ThreadHeap *heap = recent_heap(cache, handle, header_of(handle))) {
+		SliceDescriptor *page = heap->direct[(size + 7) >> 3];
+		if (page->free != nullptr)
+			return pop_block(page);
+	}
+	return pool_malloc_slow(handle, size);
+}
+
 void *pool_calloc(uintptr_t handle, size_t count, size_t size) noexcept
 {
 	size_t total = 0;
