@@ -64,9 +64,7 @@ inline void pool_free(uintptr_t handle, void *block) noexcept
 	// one unsigned compare covers both ends of [first_slice, end_slice)
 	if (__builtin_expect(slice - state->first_slice < uint64_t{state->end_slice - state->first_slice},
 			     true) &&
-	    __builtin_expect(state->segment_states[slice / kSlicesPerSegment] & kSegmentDescriptorsReady,
-			     true) &&
-	    !vg::active()) {
+	    __builtin_expect(state->segment_states[slice / kSlicesPerSegment] & kSegmentFastFree, true)) {
 		SliceDescriptor *page = &state->descriptors[slice];
 		uint32_t me = t_cache.thread_number;
 		// The page must not empty (unless it is the current page of

@@ -8,6 +8,7 @@
 #include <new>
 
 #include "platform/os.hpp"
+#include "util/valgrind.hpp"
 
 namespace vmem::core::spans {
 
@@ -213,7 +214,8 @@ int prepare_descriptors(PoolState *state, uint32_t first, uint32_t last) noexcep
 			for (uint32_t i = 0; i < kSlicesPerSegment; i++)
 				new (&page[i]) SliceDescriptor{};
 		}
-		state->segment_states[seg] |= kSegmentDescriptorsReady;
+		state->segment_states[seg] |=
+		    vg::active() ? kSegmentDescriptorsReady : kSegmentDescriptorsReady | kSegmentFastFree;
 	}
 	return 0;
 }

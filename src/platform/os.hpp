@@ -18,11 +18,17 @@ extern std::atomic<size_t> g_page_size; // 0 until first read
 size_t read_page_size() noexcept;
 } // namespace detail
 
-// The system page size (4 KiB on x86-64), read once.
+// The system page size.  x86 has one base page size, 4 KiB, so there it is
+// a constant and the free path, which finds a pool's header a page past
+// its handle, loads nothing for it; elsewhere it is read once.
 inline size_t page_size() noexcept
 {
+#if defined(__x86_64__) || defined(__i386__)
+	return 4096;
+#else
 	size_t size = detail::g_page_size.load(std::memory_order_relaxed);
 	return __builtin_expect(size != 0, 1) ? size : detail::read_page_size();
+#endif
 }
 
 // What a path passed to vmem_create names.
