@@ -36,7 +36,7 @@ struct HeapRef {
 	PoolState *state;
 	ThreadHeap *heap;
 };
-HeapRef heap_for(uintptr_t handle) noexcept
+[[gnu::always_inline]] inline HeapRef heap_for(uintptr_t handle) noexcept
 {
 	PoolHeader *header = header_of(handle);
 	return HeapRef{state_of(header), thread_heap(handle, header)};
@@ -44,8 +44,10 @@ HeapRef heap_for(uintptr_t handle) noexcept
 
 // A block of `size` bytes aligned to `alignment`, or nullptr when the pool
 // has no room (not reported: the caller decides).  *zero_from: bytes from
-// there on are known to read as zero.
-void *allocate_in(HeapRef ref, size_t size, size_t alignment, size_t *zero_from) noexcept
+// there on are known to read as zero.  Kept out of line: inlined into
+// malloc_in, its frame would weigh on every small allocation that misses
+// the inline fast path (such as each switch to another pool).
+[[gnu::noinline]] void *allocate_in(HeapRef ref, size_t size, size_t alignment, size_t *zero_from) noexcept
 {
 	void *block;
 	if (size <= kMediumMax && alignment <= kMediumMax) {
@@ -75,7 +77,7 @@ void *allocate_in(HeapRef ref, size_t size, size_t alignment, size_t *zero_from)
 }
 
 // malloc's choice of path, without reporting a full pool.
-void *malloc_in(HeapRef ref, size_t size) noexcept
+[[gnu::always_inline]] inline void *malloc_in(HeapRef ref, size_t size) noexcept
 {
 	if (size <= kDirectMax)
 		return heap_malloc_small(ref.state, ref.heap,
@@ -118,20 +120,6 @@ void *pool_malloc_slow(uintptr_t handle, size_t size) noexcept
 		return nullptr;
 	void *block = malloc_in(ref, size);
 	return __builtin_expect(block != nullptr, true) ? block : fail_out_of_memory(handle, size);
-}
-
-// A small request to a pool other than the thread's last: the heap from
-// the thread's table of recent pools and a block off its direct page, with
-// none of the generic path's work; anything else goes there.
-void *pool_malloc_switch(uintptr_t handle, size_t size) noexcept
-{
-	ThreadCache &cache = t_cache;
-	if (ThreadHeap *heap = recent_heap(cache, handle, header_of(handle))) {
-		SliceDescriptor *page = heap->direct[(size + 7) >> 3];
-		if (page->free != nullptr)
-			return pop_block(page);
-	}
-	return pool_malloc_slow(handle, size);
 }
 
 void *pool_calloc(uintptr_t handle, size_t count, size_t size) noexcept

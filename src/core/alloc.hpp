@@ -20,7 +20,6 @@
 namespace vmem::core {
 
 void *pool_malloc_slow(uintptr_t handle, size_t size) noexcept;
-void *pool_malloc_switch(uintptr_t handle, size_t size) noexcept;
 void pool_free_slow(uintptr_t handle, void *block) noexcept;
 void *pool_calloc(uintptr_t handle, size_t count, size_t size) noexcept;
 void *pool_realloc(uintptr_t handle, void *block, size_t size) noexcept;
@@ -50,9 +49,8 @@ inline void *pool_malloc(uintptr_t handle, size_t size) noexcept
 			page->used++;
 			return block;
 		}
-		return pool_malloc_slow(handle, size);
 	}
-	return size <= kDirectMax ? pool_malloc_switch(handle, size) : pool_malloc_slow(handle, size);
+	return pool_malloc_slow(handle, size);
 }
 
 // Fast path: a block of a small or medium page this thread owns, whose

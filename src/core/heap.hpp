@@ -2,11 +2,12 @@
 // heap.hpp -- thread heaps: one thread's pages in one pool, and the fast paths over them.
 //
 // A ThreadHeap lives in the pool (in the gap before the first slice, or in
-// a heap slab), so the checker can find
-// it.  Only its owner thread touches it, except for `delayed_free`, which
-// other threads push onto (mimalloc's free-list sharding: `free` for
-// allocation, `local_free` for the owner's frees, `thread_free` for other
-// threads' frees, folded in only when `free` runs dry).
+// a heap slab), so the checker can find it.  Only its owner thread touches
+// it, except for `delayed_free`, which other threads push onto.  A page
+// has two free lists: `free`, where allocation pops and the owner's frees
+// push (the block freed last is reused first, while in cache), and
+// `thread_free` for other threads' frees, folded in only when `free` runs
+// dry.
 #pragma once
 
 #include <atomic>

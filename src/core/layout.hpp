@@ -106,13 +106,13 @@ inline constexpr unsigned kMaxHeapSlabs = 256;
 
 // Per-segment state bits (PoolState::segment_states).
 enum SegmentState : uint8_t {
-	kSegmentDescriptorsReady = 1u << 0, // its descriptor page has file blocks and was zeroed
+	kSegmentDescriptorsReady = 1u << 0,  // its descriptor page has file blocks and was zeroed
+	kSegmentReservedWordReady = 1u << 1, // its word of slices_reserved has file blocks
 	// Ready, and frees into it may take the inline fast path: set with
 	// kSegmentDescriptorsReady except under Valgrind, whose frees must
 	// reach the slow path (it reports them), so the fast path tests one
 	// bit for both.
 	kSegmentFastFree = 1u << 2,
-	kSegmentReservedWordReady = 1u << 1, // its word of slices_reserved has file blocks
 };
 
 // A heap's queue of pages of one size class.

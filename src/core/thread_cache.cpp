@@ -32,14 +32,14 @@ void abandon_slot_heap(void *arg) noexcept
 	heap_abandon(slot->state, slot->heap);
 }
 
-// Clears the recent-pool entries of the slot's heap, which is going.
+// Clears the recent-pool entries of the slot's pool, whose heap is going.
 void forget(ThreadCache &cache, const HeapSlot &slot) noexcept
 {
 	if (cache.recent == nullptr)
 		return;
 	RecentPool *pair = recent_pair(cache.recent, slot.handle);
 	for (int way = 0; way < 2; way++)
-		if (pair[way].heap == slot.heap)
+		if (pair[way].handle == slot.handle)
 			pair[way] = RecentPool{};
 }
 
@@ -61,7 +61,7 @@ void remember(ThreadCache &cache, uintptr_t handle, uint64_t removals, uint32_t 
 	// the first way holds the newest entry; the older one moves over
 	if (pair[0].handle != handle)
 		pair[1] = pair[0];
-	pair[0] = RecentPool{handle, removals, cache.slots[id].heap, id, 0};
+	pair[0] = RecentPool{handle, removals, id, 0};
 }
 
 // Abandons the heap of slot `id` if its pool is still alive (a deleted
@@ -144,19 +144,6 @@ void abandon_least_recent(ThreadCache &cache, uint32_t keep) noexcept
 	}
 	if (oldest != UINT64_MAX)
 		drop_slot(cache, victim);
-}
-
-// Makes slot `id` the most recently used pair and returns its heap.
-ThreadHeap *use_slot(ThreadCache &cache, uint32_t id, uintptr_t handle, PoolHeader *header) noexcept
-{
-	HeapSlot *slot = &cache.slots[id];
-	slot->last_use = ++cache.clock;
-	cache.mru_pool = handle;
-	cache.mru_header = header;
-	cache.mru_cookie = slot->cookie;
-	cache.mru_heap = slot->heap;
-	cache.mru_state = slot->state;
-	return slot->heap;
 }
 
 } // namespace

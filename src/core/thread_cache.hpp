@@ -5,9 +5,9 @@
 // against the pool's random cookie (a new pool at the same address has
 // another), an array of slots indexed by pool id, checked against the
 // directory's generation, and the ids of the handles it looked up lately,
-// so that moving between pools costs no directory walk.  A thread keeps at most kMaxHeapsPerThread
-// heaps; past that the least recently used one is abandoned, and at thread
-// exit all of them are.
+// so that moving between pools costs no directory walk.  A thread keeps at
+// most kMaxHeapsPerThread heaps; past that the least recently used one is
+// abandoned, and at thread exit all of them are.
 #pragma once
 
 #include <cstddef>
@@ -31,13 +31,14 @@ struct HeapSlot {
 	uintptr_t handle;
 };
 
-// A pool the thread switched to, and the directory's removal count then:
-// while no pool has been removed since, the pool is still live and `heap`
-// (which leaves only through drop_slot, which clears the entry) its heap.
+// A pool the thread switched to, its id, and the directory's removal count
+// then: while no pool has been removed since, the pool is still live and
+// slot `id` holds its heap (a slot loses its heap only through drop_slot,
+// which clears the pool's entries, or when its pool goes, which is a
+// removal).
 struct RecentPool {
 	uintptr_t handle;
 	uint64_t removals;
-	ThreadHeap *heap;
 	uint32_t id;
 	uint32_t unused;
 };
@@ -79,6 +80,21 @@ inline RecentPool *recent_pair(RecentPool *table, uintptr_t handle) noexcept
 	return &table[set * 2];
 }
 
+// Makes slot `id`, the thread's heap in `handle`, the most recently used
+// pair and returns its heap.
+inline ThreadHeap *use_slot(ThreadCache &cache, uint32_t id, uintptr_t handle,
+			    const PoolHeader *header) noexcept
+{
+	HeapSlot &slot = cache.slots[id];
+	slot.last_use = ++cache.clock;
+	cache.mru_pool = handle;
+	cache.mru_header = header;
+	cache.mru_cookie = slot.cookie;
+	cache.mru_heap = slot.heap;
+	cache.mru_state = slot.state;
+	return slot.heap;
+}
+
 // The thread's heap in `handle` from the table of recent pools, made the
 // MRU pair; nullptr when it is not there.
 inline ThreadHeap *recent_heap(ThreadCache &cache, uintptr_t handle, const PoolHeader *header) noexcept
@@ -87,18 +103,9 @@ inline ThreadHeap *recent_heap(ThreadCache &cache, uintptr_t handle, const PoolH
 		return nullptr;
 	RecentPool *pair = recent_pair(cache.recent, handle);
 	uint64_t removals = directory::removals();
-	for (int way = 0; way < 2; way++) {
-		if (pair[way].handle == handle && pair[way].removals == removals) {
-			HeapSlot &slot = cache.slots[pair[way].id];
-			slot.last_use = ++cache.clock;
-			cache.mru_pool = handle;
-			cache.mru_header = header;
-			cache.mru_cookie = slot.cookie;
-			cache.mru_heap = slot.heap;
-			cache.mru_state = slot.state;
-			return slot.heap;
-		}
-	}
+	for (int way = 0; way < 2; way++)
+		if (pair[way].handle == handle && pair[way].removals == removals)
+			return use_slot(cache, pair[way].id, handle, header);
 	return nullptr;
 }
 

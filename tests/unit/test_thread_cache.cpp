@@ -55,8 +55,10 @@ void thousand_pools_in_turn_keep_heaps_bounded(void **)
 	assert_non_null(t_cache.recent);
 	for (uint32_t i = 0; i < kRecentPools; i++) {
 		const RecentPool &entry = t_cache.recent[i];
-		if (entry.heap != nullptr)
-			assert_ptr_equal(entry.heap, t_cache.slots[entry.id].heap);
+		if (entry.handle != 0) {
+			assert_non_null(t_cache.slots[entry.id].heap);
+			assert_int_equal(t_cache.slots[entry.id].handle, entry.handle);
+		}
 	}
 	// an abandoned heap's pool is whole again: its empty page went back
 	// (the heap itself lives in the gap before the first slice)
