@@ -52,11 +52,49 @@ long long open_file_bytes(const std::string &dir)
 	return total;
 }
 
+// What the heaps of the two pool libraries share: the directory of a
+// file-backed heap (to count its file blocks), and the anonymous region a
+// region heap lives in, unmapped when the heap is deleted (after its pool).
+class PoolHeap : public Heap {
+public:
+	explicit PoolHeap(std::string dir) : dir_(std::move(dir)) {}
+	~PoolHeap() override
+	{
+		if (region_ != nullptr)
+			munmap(region_, region_size_);
+	}
+	long long file_bytes() const override
+	{
+		return dir_.empty() ? -1 : open_file_bytes(dir_);
+	}
+	std::string dir_;
+	void *region_ = nullptr;
+	size_t region_size_ = 0;
+};
+
+// A heap that `backend.create_in` makes in a region of `size` bytes mapped
+// here, which the heap then owns; nullptr if either step fails.
+Heap *create_in_own_region(Backend &backend, size_t size)
+{
+	void *region = map_reserved(size);
+	if (region == nullptr)
+		return nullptr;
+	Heap *heap = backend.create_in(region, size);
+	if (heap == nullptr) {
+		munmap(region, size);
+		return nullptr;
+	}
+	auto *pool = static_cast<PoolHeap *>(heap);
+	pool->region_ = region;
+	pool->region_size_ = size;
+	return heap;
+}
+
 // ---------------------------------------------------------------- vmem
 
-class VmemHeap : public Heap {
+class VmemHeap : public PoolHeap {
 public:
-	VmemHeap(VMEM *vmp, std::string dir) : vmp_(vmp), dir_(std::move(dir)) {}
+	VmemHeap(VMEM *vmp, std::string dir) : PoolHeap(std::move(dir)), vmp_(vmp) {}
 	void *malloc(size_t size) override
 	{
 		return vmem_malloc(vmp_, size);
@@ -77,14 +115,7 @@ public:
 	{
 		return vmem_malloc_usable_size(vmp_, block);
 	}
-	long long file_bytes() const override
-	{
-		return dir_.empty() ? -1 : open_file_bytes(dir_);
-	}
 	VMEM *vmp_;
-	std::string dir_;
-	void *region_ = nullptr;
-	size_t region_size_ = 0;
 };
 
 class VmemBackend : public Backend {
@@ -110,15 +141,7 @@ public:
 			}
 			return new VmemHeap(vmp, dir_);
 		}
-		void *region = map_reserved(size);
-		Heap *heap = region != nullptr ? create_in(region, size) : nullptr;
-		if (heap == nullptr) {
-			munmap(region, size);
-			return nullptr;
-		}
-		static_cast<VmemHeap *>(heap)->region_ = region;
-		static_cast<VmemHeap *>(heap)->region_size_ = size;
-		return heap;
+		return create_in_own_region(*this, size);
 	}
 	Heap *create_in(void *addr, size_t size) override
 	{
@@ -133,9 +156,7 @@ public:
 	{
 		auto *h = static_cast<VmemHeap *>(heap);
 		vmem_delete(h->vmp_);
-		if (h->region_ != nullptr)
-			munmap(h->region_, h->region_size_);
-		delete h;
+		delete h; // then its region
 	}
 
 private:
@@ -145,9 +166,9 @@ private:
 
 // ---------------------------------------------------------------- memkind
 
-class MemkindHeap : public Heap {
+class MemkindHeap : public PoolHeap {
 public:
-	MemkindHeap(memkind_t kind, std::string dir) : kind_(kind), dir_(std::move(dir)) {}
+	MemkindHeap(memkind_t kind, std::string dir) : PoolHeap(std::move(dir)), kind_(kind) {}
 	void *malloc(size_t size) override
 	{
 		return memkind_malloc(kind_, size);
@@ -168,14 +189,7 @@ public:
 	{
 		return memkind_malloc_usable_size(kind_, block);
 	}
-	long long file_bytes() const override
-	{
-		return dir_.empty() ? -1 : open_file_bytes(dir_);
-	}
 	memkind_t kind_;
-	std::string dir_;
-	void *region_ = nullptr;
-	size_t region_size_ = 0;
 };
 
 class MemkindBackend : public Backend {
@@ -205,15 +219,7 @@ public:
 		}
 		if (size == 0)
 			size = kDefaultPoolSize;
-		void *region = map_reserved(size);
-		Heap *heap = region != nullptr ? create_in(region, size) : nullptr;
-		if (heap == nullptr) {
-			munmap(region, size);
-			return nullptr;
-		}
-		static_cast<MemkindHeap *>(heap)->region_ = region;
-		static_cast<MemkindHeap *>(heap)->region_size_ = size;
-		return heap;
+		return create_in_own_region(*this, size);
 	}
 	Heap *create_in(void *addr, size_t size) override
 	{
@@ -231,9 +237,7 @@ public:
 	{
 		auto *h = static_cast<MemkindHeap *>(heap);
 		memkind_destroy_kind(h->kind_);
-		if (h->region_ != nullptr)
-			munmap(h->region_, h->region_size_);
-		delete h;
+		delete h; // then its region
 	}
 
 private:

@@ -137,6 +137,13 @@ inline void use_pages(void *block, size_t size)
 	bytes[size - 1] = 2;
 }
 
+// Frees every block of `blocks` (a null one is no block).
+inline void free_each(Heap *heap, const std::vector<void *> &blocks)
+{
+	for (void *p : blocks)
+		heap->free(p);
+}
+
 // The step most workloads repeat: a random slot's block is freed and
 // replaced by one of a random size in [lo, hi], which is then touched.
 inline void replace_random(Heap *heap, std::vector<void *> &slots, Rng &rng, size_t lo, size_t hi)
@@ -176,8 +183,7 @@ Result st_small(Backend &backend, const Options &o)
 		replace_random(heap, live, rng, 8, 512);
 	}
 	Result r = rate(double(ops), seconds_since(start));
-	for (void *p : live)
-		heap->free(p);
+	free_each(heap, live);
 	backend.destroy(heap);
 	return r;
 }
@@ -214,8 +220,7 @@ Result larson(Backend &backend, const Options &o)
 	}
 	Result r = rate(double(total), seconds_since(start));
 	for (auto &array : arrays)
-		for (void *p : array)
-			heap->free(p);
+		free_each(heap, array);
 	backend.destroy(heap);
 	return r;
 }
@@ -311,8 +316,7 @@ Result thread_churn(Backend &backend, const Options &o)
 			rss_peak = std::max(rss_peak, current_rss_kib());
 	}
 	rss_peak = std::max(rss_peak, current_rss_kib());
-	for (void *p : leaked)
-		heap->free(p);
+	free_each(heap, leaked);
 	Result r = rate(double(ops), churn_seconds);
 	r.extra["leak_rss_growth_kib"] = double(rss_peak - rss_before);
 	backend.destroy(heap);
@@ -348,8 +352,7 @@ Result realloc_grow(Backend &backend, const Options &o)
 	}
 	Result r = rate(double(reallocs), seconds_since(start), "Mreallocs/s");
 	r.extra["in_place_percent"] = 100.0 * double(in_place) / double(reallocs);
-	for (void *p : keep)
-		heap->free(p);
+	free_each(heap, keep);
 	backend.destroy(heap);
 	return r;
 }
@@ -373,8 +376,7 @@ Result churn_sizes(Backend &backend, size_t lo, size_t hi, size_t slots, long op
 	}
 	Result r = rate(double(ops), seconds_since(start), "Kops/s");
 	r.value *= 1000;
-	for (void *p : live)
-		heap->free(p);
+	free_each(heap, live);
 	backend.destroy(heap);
 	return r;
 }
@@ -529,8 +531,7 @@ Result purge(Backend &backend, const Options &)
 		blocks.push_back(p);
 	}
 	double peak = double(heap->file_bytes()) / MiB;
-	for (void *p : blocks)
-		heap->free(p);
+	free_each(heap, blocks);
 	Result r;
 	r.unit = "MiB held after free";
 	r.lower_is_better = true;
@@ -549,8 +550,7 @@ Result purge(Backend &backend, const Options &)
 		}
 	}
 	r.extra["after_activity_mib"] = double(heap->file_bytes()) / MiB;
-	for (void *p : small)
-		heap->free(p);
+	free_each(heap, small);
 	backend.destroy(heap);
 	return r;
 }
@@ -644,8 +644,7 @@ Result check(Backend &backend, const Options &)
 	auto start = std::chrono::steady_clock::now();
 	int verdict = heap->check();
 	double ms = seconds_since(start) * 1000;
-	for (void *p : blocks)
-		heap->free(p);
+	free_each(heap, blocks);
 	backend.destroy(heap);
 	if (verdict < 0)
 		return skip("the allocator has no consistency check");
