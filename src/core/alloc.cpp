@@ -50,10 +50,11 @@ struct HeapRef {
 [[gnu::noinline]] void *allocate_in(HeapRef ref, size_t size, size_t alignment, size_t *zero_from) noexcept
 {
 	void *block;
-	if (size <= kMediumMax && alignment <= kMediumMax) {
+	if (size <= kMediumMax && alignment <= kSliceSize) {
 		// the smallest class holding `size` whose blocks fall on
-		// `alignment` boundaries: pages start on 64 KiB boundaries, so
-		// a class that is a multiple of the alignment will do
+		// `alignment` boundaries: pages start on slice (16 KiB)
+		// boundaries, so a class that is a multiple of the alignment
+		// will do; larger alignments get a span of their own
 		size_t need = size > alignment ? size : alignment;
 		unsigned cls = size_class_of(need == 0 ? 1 : need);
 		while (class_block_size(cls) % alignment != 0)

@@ -12,7 +12,10 @@ SliceDescriptor g_empty_page{};
 
 namespace {
 
-constexpr uint32_t kHeapsPerSlab = static_cast<uint32_t>(kSliceSize / sizeof(ThreadHeap));
+// Thread heaps beyond those in the pool's head gap live in slabs of 64 KiB.
+constexpr uint32_t kHeapSlabSlices = 4;
+constexpr size_t kHeapSlabBytes = size_t{kHeapSlabSlices} << kSliceShift;
+constexpr uint32_t kHeapsPerSlab = static_cast<uint32_t>(kHeapSlabBytes / sizeof(ThreadHeap));
 static_assert(kHeapsPerSlab >= 16, "a slab holds a useful number of heaps");
 
 // Extending a page's free list carves about this much at a time, so pages
@@ -51,6 +54,18 @@ constexpr DirectTable kDirect{};
 SliceDescriptor &desc(PoolState *state, uint32_t slice) noexcept
 {
 	return state->descriptors[slice];
+}
+
+// Tags the slices after `first` of a `count`-slice page or slab as its
+// interior: each says how far back the span starts, which is how a free
+// of a block there finds its page.
+void tag_interior(PoolState *state, uint32_t first, uint32_t count) noexcept
+{
+	for (uint32_t i = 1; i < count; i++) {
+		SliceDescriptor &interior = desc(state, first + i);
+		interior.kind = SliceKind::interior;
+		interior.back_offset = i;
+	}
 }
 
 uintptr_t page_start(PoolState *state, const SliceDescriptor *page) noexcept
@@ -313,10 +328,16 @@ SliceDescriptor *acquire_page_locked(PoolState *state, ThreadHeap *heap, unsigne
 			return page;
 		move_to_full(state, heap, page);
 	}
-	uint32_t count = class_is_small(cls) ? 1 : kMediumPageSlices;
+	uint64_t class_bit = uint64_t{1} << cls;
+	uint32_t count = page_slices_of_class(cls, !(heap->classes_paged & class_bit));
 	uint32_t fresh_before = state->fresh_slice;
 	int err = 0;
 	uint32_t first = spans::allocate(state, count, kSliceSize, &err);
+	if (first == 0 && count == kSmallPageSlices) {
+		// a pool with no four free slices in a row still fills up
+		count = 1;
+		first = spans::allocate(state, count, kSliceSize, &err);
+	}
 	if (first == 0)
 		return nullptr;
 	SliceDescriptor *page = &desc(state, first);
@@ -334,11 +355,8 @@ SliceDescriptor *acquire_page_locked(PoolState *state, ThreadHeap *heap, unsigne
 	page->heap_index = heap->index;
 	page->free = nullptr;
 	page->thread_free.store(kDelayedNone, std::memory_order_relaxed);
-	for (uint32_t i = 1; i < count; i++) {
-		SliceDescriptor &interior = desc(state, first + i);
-		interior.kind = SliceKind::interior;
-		interior.back_offset = i;
-	}
+	tag_interior(state, first, count);
+	heap->classes_paged |= class_bit;
 	if (vg::active())
 		vg::no_access(pointer_at(slice_address(state, first)), size_t{count} << kSliceShift);
 	queue_push(state, heap->queues[cls], page);
@@ -447,18 +465,19 @@ ThreadHeap *heap_create(PoolState *state, uint32_t thread, uint64_t pool_cookie)
 		if (state->heap_slab_count == kMaxHeapSlabs)
 			return nullptr;
 		int err = 0;
-		uint32_t first = spans::allocate(state, 1, kSliceSize, &err);
+		uint32_t first = spans::allocate(state, kHeapSlabSlices, kSliceSize, &err);
 		if (first == 0)
 			return nullptr;
 		SliceDescriptor &slab = desc(state, first);
 		slab.kind = SliceKind::heap_slab;
-		slab.slice_count = 1;
+		slab.slice_count = kHeapSlabSlices;
 		slab.back_offset = 0;
+		tag_interior(state, first, kHeapSlabSlices);
 		uint32_t slab_number = state->heap_slab_count++;
 		state->heap_slabs[slab_number] = first;
 		auto *heaps = pointer_at<ThreadHeap>(slice_address(state, first));
 		if (vg::active())
-			vg::undefined(heaps, kSliceSize); // free slices are off limits until used
+			vg::undefined(heaps, kHeapSlabBytes); // free slices are off limits until used
 		add_free_heaps(state, heaps, state->head_heap_count + slab_number * kHeapsPerSlab + 1,
 			       kHeapsPerSlab);
 	}
@@ -618,14 +637,8 @@ SliceDescriptor *span_of(PoolState *state, uintptr_t address) noexcept
 	uint32_t slice = slice_of(state, address);
 	if (!spans::descriptor_ready(state, slice))
 		return nullptr;
-	SliceDescriptor *d = &desc(state, slice);
-	if (d->kind == SliceKind::interior)
-		d -= d->back_offset;
+	SliceDescriptor *d = span_head(&desc(state, slice));
 	if (d->kind != SliceKind::page && d->kind != SliceKind::large)
-		return nullptr;
-	// An old interior tag may point back to a span that no longer
-	// reaches this slice (large spans rewrite only their ends).
-	if (index_of(state, d) + d->slice_count <= slice)
 		return nullptr;
 	return d;
 }

@@ -45,7 +45,9 @@ struct ThreadHeap {
 	uint32_t next_free;    // chain of unused slots
 	uint32_t reserved;
 	uint64_t pool_cookie;
+	uint64_t classes_paged; // bit c: the heap has taken a page of class c (see acquire_page_locked)
 };
+static_assert(kClassCount <= 64, "ThreadHeap::classes_paged has a bit per class");
 
 // The page every empty direct/current entry points at: it never has a
 // free block, so allocating from it always takes the slow path.

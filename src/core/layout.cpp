@@ -20,6 +20,9 @@ int layout_init(PoolHeader *header, int fd, bool zero_when_new) noexcept
 	PoolState *state = state_of(header);
 	uintptr_t colour_offset = uintptr_t{pool_colour(address_of(header))} * 64;
 
+	// slices are numbered in 32 bits: 64 TiB
+	if ((align_up(end, kSegmentSize) - align_down(base, kSegmentSize)) >> kSliceShift > UINT32_MAX)
+		return EFBIG;
 	state->lock.init();
 	state->pool_base = base;
 	state->slice_origin = align_down(base, kSegmentSize);
@@ -51,13 +54,9 @@ int layout_init(PoolHeader *header, int fd, bool zero_when_new) noexcept
 		return ENOMEM; // cannot happen above VMEM_MIN_POOL, but a check costs nothing here
 	state->fresh_slice = state->first_slice;
 
-	// Segment states outside the header page get file blocks now; the
-	// reserved-slice words only when their segment is first used (a 1 TiB
-	// pool has 2 MiB of them, and creating it should cost next to no disk).
-	if (fd >= 0 && !states_in_header) {
-		if (int err = os::file_reserve(fd, states_at - base, state->segment_count))
-			return err;
-	}
+	// Segment states outside the header page and the reserved-slice words
+	// get file blocks only when their segment is first used (a 1 TiB pool
+	// has 9 MiB of them, and creating it should cost next to no disk).
 	if (!zero_when_new) {
 		std::memset(state->segment_states, 0, state->segment_count);
 		std::memset(state->slices_reserved, 0, reserved_end - reserved_at);

@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: BSD-3-Clause
 // layout.hpp -- the allocator's structures inside a pool (see doc/design.md, "Heap layout").
 //
-// The pool's address range is cut into 64 KiB slices on a grid anchored at
-// the 4 MiB boundary at or below the pool's base, so the slice of an
-// address is (address - slice_origin) >> 16.  Each slice has a 64-byte
-// SliceDescriptor in the descriptor table; the 64 descriptors of one 4 MiB
+// The pool's address range is cut into 16 KiB slices on a grid anchored at
+// the 1 MiB boundary at or below the pool's base, so the slice of an
+// address is (address - slice_origin) >> 14.  Each slice has a 64-byte
+// SliceDescriptor in the descriptor table; the 64 descriptors of one 1 MiB
 // segment fill exactly one 4 KiB page of the table, written (and, in a file
 // pool, given file blocks) only when the segment is first used.
 //
@@ -34,12 +34,34 @@
 
 namespace vmem::core {
 
-inline constexpr unsigned kSliceShift = 16; // 64 KiB
+inline constexpr unsigned kSliceShift = 14; // 16 KiB
 inline constexpr size_t kSliceSize = size_t{1} << kSliceShift;
-inline constexpr unsigned kSegmentShift = 22; // 4 MiB
+inline constexpr unsigned kSegmentShift = 20; // 1 MiB
 inline constexpr size_t kSegmentSize = size_t{1} << kSegmentShift;
 inline constexpr uint32_t kSlicesPerSegment = kSegmentSize / kSliceSize;
-inline constexpr uint32_t kMediumPageSlices = 8; // 512 KiB
+static_assert(kSlicesPerSegment == 64,
+	      "a segment's descriptors fill one 4 KiB page, its reserved bits one word");
+
+// How many slices a page of a class spans.  A pool holds a partly used
+// page of each class in use, and once the pool is full what those pages
+// have not handed out is lost to every other class: with 64 KiB pages, a
+// full 14 MiB pool of mixed sizes stranded 5% of itself in the barely used
+// pages of its smallest classes.  So a heap's first page of a class of
+// blocks up to 1 KiB is one slice (16 or more blocks).  Later pages of
+// small classes are four slices (8 or more blocks), since a heap that
+// uses a class that much would switch pages four times as often on small
+// ones; medium pages are 32 slices (512 KiB: 8 or more blocks).
+inline constexpr size_t kOneSlicePageMax = 1024;
+inline constexpr uint32_t kSmallPageSlices = 4;	  // 64 KiB
+inline constexpr uint32_t kMediumPageSlices = 32; // 512 KiB
+
+constexpr uint32_t page_slices_of_class(unsigned cls, bool first_page_of_class) noexcept
+{
+	size_t block_size = class_block_size(cls);
+	if (block_size > kSmallMax)
+		return kMediumPageSlices;
+	return first_page_of_class && block_size <= kOneSlicePageMax ? 1 : kSmallPageSlices;
+}
 
 // What a slice descriptor describes.
 enum class SliceKind : uint8_t {
@@ -128,7 +150,7 @@ struct PoolState {
 	Mutex lock; // spans, page hand-out, heap table, abandoned queues
 
 	uintptr_t pool_base;	      // the handle: file offsets are addresses minus this
-	uintptr_t slice_origin;	      // address of slice 0: the 4 MiB boundary at or below base
+	uintptr_t slice_origin;	      // address of slice 0: the 1 MiB boundary at or below base
 	SliceDescriptor *descriptors; // descriptor table, indexed by slice
 	uint8_t *segment_states;      // SegmentState per segment
 	uint64_t *slices_reserved;    // per segment, a bit per slice: it has file blocks
@@ -199,6 +221,17 @@ inline uintptr_t slice_address(const PoolState *state, uint32_t slice) noexcept
 inline uint32_t slice_of(const PoolState *state, uintptr_t address) noexcept
 {
 	return static_cast<uint32_t>((address - state->slice_origin) >> kSliceShift);
+}
+
+// The first slice of the span the slice of `tag` belongs to, by the tag's
+// back_offset (0 in a span's first slice, so that one is its own head).
+// A tag whose span no longer reaches it (large spans rewrite only their
+// ends, so their other slices may keep tags of older spans) gives `tag`
+// itself: an interior slice, which describes no block.
+inline SliceDescriptor *span_head(SliceDescriptor *tag) noexcept
+{
+	SliceDescriptor *head = tag - tag->back_offset;
+	return tag->back_offset < head->slice_count ? head : tag;
 }
 
 inline uint32_t index_of(const PoolState *state, const SliceDescriptor *d) noexcept

@@ -5,8 +5,9 @@
 //   classes 1-8    16 to 128 in 16-byte steps
 //   classes 9-44   four classes per doubling: 160, 192, 224, 256, 320 ... 65536
 //
-// Classes up to kSmallMax live on small pages (one 64 KiB slice), the rest
-// on medium pages (eight slices); larger requests get a span of slices.
+// Classes up to kSmallMax live on small pages (one or four 16 KiB slices,
+// see page_slices_of_class in layout.hpp), the rest on medium pages (32
+// slices); larger requests get a span of slices.
 #pragma once
 
 #include <bit>
@@ -46,11 +47,6 @@ constexpr size_t class_block_size(unsigned cls) noexcept
 	unsigned k = cls - kFirstStepClass;
 	unsigned b = 7 + k / 4;
 	return (size_t{1} << b) + size_t{k % 4 + 1} * (size_t{1} << (b - 2));
-}
-
-constexpr bool class_is_small(unsigned cls) noexcept
-{
-	return class_block_size(cls) <= kSmallMax;
 }
 
 static_assert(class_block_size(kClassCount - 1) == kMediumMax, "the last class fills the medium range");
