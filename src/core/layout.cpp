@@ -48,24 +48,34 @@ int layout_init(PoolHeader *header, int fd, bool zero_when_new) noexcept
 	state->segment_states = pointer_at<uint8_t>(states_at);
 	state->slices_reserved = pointer_at<uint64_t>(reserved_at);
 	state->descriptors = pointer_at<SliceDescriptor>(table_at);
-	state->first_slice = slice_of(state, align_up(tables_end, kSliceSize));
+	// The gap up to the first slice boundary holds the first thread heaps
+	// (a 14 MiB pool fits a few there) instead of going unused; the first
+	// slice moves up one when not even one heap would fit, since a
+	// pool's first thread would otherwise take a whole slab of heaps.
+	uintptr_t gap_start = align_up(tables_end, 64) + colour_offset;
+	state->first_slice = slice_of(state, align_up(gap_start + sizeof(ThreadHeap), kSliceSize));
 	state->end_slice = slice_of(state, align_down(end, kSliceSize));
 	if (tables_end > end || state->first_slice >= state->end_slice)
 		return ENOMEM; // cannot happen above VMEM_MIN_POOL, but a check costs nothing here
 	state->fresh_slice = state->first_slice;
 
-	// Segment states outside the header page and the reserved-slice words
-	// get file blocks only when their segment is first used (a 1 TiB pool
-	// has 9 MiB of them, and creating it should cost next to no disk).
+	// Segment states outside the header page get file blocks now: every
+	// free reads its segment's byte, even a free of a bad pointer into a
+	// segment never used, and on tmpfs reading a hole in the file takes
+	// memory, which a full file system answers with SIGBUS.  (A byte per
+	// MiB: 1 MiB for a 1 TiB pool.)  The reserved-slice words get blocks
+	// only when their segment is first used (8 MiB for 1 TiB), since only
+	// allocation reads them.
+	if (fd >= 0 && !states_in_header) {
+		if (int err = os::file_reserve(fd, states_at - base, state->segment_count))
+			return err;
+	}
 	if (!zero_when_new) {
 		std::memset(state->segment_states, 0, state->segment_count);
 		std::memset(state->slices_reserved, 0, reserved_end - reserved_at);
 	}
 	state->large_bytes = 0;
 	state->large_blocks = 0;
-	// The gap up to the first slice boundary holds the first thread heaps
-	// (a 14 MiB pool fits about 20 there) instead of going unused.
-	uintptr_t gap_start = align_up(tables_end, 64) + colour_offset;
 	uintptr_t gap_end = slice_address(state, state->first_slice);
 	if (fd >= 0 && gap_start < gap_end) {
 		uintptr_t reserve_from = align_down(gap_start, page);

@@ -35,23 +35,6 @@ uint32_t segment_of(uint32_t slice) noexcept
 	return slice / kSlicesPerSegment;
 }
 
-// Sets `bits` in the state byte of segment `seg`.  In a file pool whose
-// segment states did not fit in the header page, the byte's file page is
-// reserved first: they are reserved as segments come into use, so that a
-// 1 TiB pool (a MiB of states) costs no disk when it is created.
-int mark_segment(PoolState *state, uint32_t seg, uint8_t bits) noexcept
-{
-	uint8_t *byte = &state->segment_states[seg];
-	size_t page = os::page_size();
-	if (state->fd >= 0 && align_down(address_of(byte), page) != align_down(address_of(state), page)) {
-		if (int err = os::file_reserve(state->fd,
-					       align_down(address_of(byte), page) - state->pool_base, page))
-			return err;
-	}
-	*byte |= bits;
-	return 0;
-}
-
 void link(PoolState *state, uint32_t first) noexcept
 {
 	SliceDescriptor &d = desc(state, first);
@@ -120,8 +103,7 @@ int reserve_data(PoolState *state, uint32_t first, uint32_t count) noexcept
 			uintptr_t page = align_down(word, os::page_size());
 			if (int err = os::file_reserve(state->fd, page - state->pool_base, os::page_size()))
 				return err;
-			if (int err = mark_segment(state, seg, kSegmentReservedWordReady))
-				return err;
+			state->segment_states[seg] |= kSegmentReservedWordReady;
 		}
 		uint64_t wanted = bit_run(lo, hi - lo);
 		uint64_t missing = wanted & ~state->slices_reserved[seg];
@@ -232,10 +214,8 @@ int prepare_descriptors(PoolState *state, uint32_t first, uint32_t last) noexcep
 			for (uint32_t i = 0; i < kSlicesPerSegment; i++)
 				new (&page[i]) SliceDescriptor{};
 		}
-		if (int err = mark_segment(state, seg,
-					   vg::active() ? kSegmentDescriptorsReady
-							: kSegmentDescriptorsReady | kSegmentFastFree))
-			return err;
+		state->segment_states[seg] |=
+		    vg::active() ? kSegmentDescriptorsReady : kSegmentDescriptorsReady | kSegmentFastFree;
 	}
 	return 0;
 }
