@@ -63,7 +63,7 @@ inline void pool_free(uintptr_t handle, void *block) noexcept
 	if (__builtin_expect(slice - state->first_slice < uint64_t{state->end_slice - state->first_slice},
 			     true) &&
 	    __builtin_expect(state->segment_states[slice / kSlicesPerSegment] & kSegmentFastFree, true)) {
-		SliceDescriptor *page = span_head(&state->descriptors[slice]);
+		SliceDescriptor *page = span_head(state, slice);
 		uint32_t me = t_cache.thread_number;
 		// The page must not empty (unless it is the current page of
 		// its class, which stays) nor have to leave the full queue:

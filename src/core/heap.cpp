@@ -65,6 +65,7 @@ void tag_interior(PoolState *state, uint32_t first, uint32_t count) noexcept
 		SliceDescriptor &interior = desc(state, first + i);
 		interior.kind = SliceKind::interior;
 		interior.back_offset = i;
+		state->slice_back[first + i] = static_cast<uint8_t>(i);
 	}
 }
 
@@ -637,7 +638,7 @@ SliceDescriptor *span_of(PoolState *state, uintptr_t address) noexcept
 	uint32_t slice = slice_of(state, address);
 	if (!spans::descriptor_ready(state, slice))
 		return nullptr;
-	SliceDescriptor *d = span_head(&desc(state, slice));
+	SliceDescriptor *d = span_head(state, slice);
 	if (d->kind != SliceKind::page && d->kind != SliceKind::large)
 		return nullptr;
 	return d;

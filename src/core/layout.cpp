@@ -42,11 +42,14 @@ int layout_init(PoolHeader *header, int fd, bool zero_when_new) noexcept
 	uintptr_t states_at = states_in_header ? state_end : space_at;
 	uintptr_t reserved_at = states_in_header ? space_at : align_up(states_at + state->segment_count, 8);
 	uintptr_t reserved_end = reserved_at + uint64_t{state->segment_count} * 8;
-	uintptr_t table_at = align_up(reserved_end, page) + colour_offset;
+	uintptr_t back_at = align_up(reserved_end, 64);
+	uintptr_t back_end = back_at + uint64_t{state->segment_count} * kSlicesPerSegment;
+	uintptr_t table_at = align_up(back_end, page) + colour_offset;
 	uintptr_t tables_end =
 	    table_at + uint64_t{state->segment_count} * kSlicesPerSegment * sizeof(SliceDescriptor);
 	state->segment_states = pointer_at<uint8_t>(states_at);
 	state->slices_reserved = pointer_at<uint64_t>(reserved_at);
+	state->slice_back = pointer_at<uint8_t>(back_at);
 	state->descriptors = pointer_at<SliceDescriptor>(table_at);
 	// The gap up to the first slice boundary holds the first thread heaps
 	// (a 14 MiB pool fits a few there) instead of going unused; the first

@@ -54,6 +54,7 @@ static_assert(kSlicesPerSegment == 64,
 inline constexpr size_t kOneSlicePageMax = 1024;
 inline constexpr uint32_t kSmallPageSlices = 4;	  // 64 KiB
 inline constexpr uint32_t kMediumPageSlices = 32; // 512 KiB
+static_assert(kMediumPageSlices <= 256, "a slice_back byte reaches a page's first slice");
 
 constexpr uint32_t page_slices_of_class(unsigned cls, bool first_page_of_class) noexcept
 {
@@ -154,7 +155,8 @@ struct PoolState {
 	SliceDescriptor *descriptors; // descriptor table, indexed by slice
 	uint8_t *segment_states;      // SegmentState per segment
 	uint64_t *slices_reserved;    // per segment, a bit per slice: it has file blocks
-	uint32_t first_slice;	      // usable slices are [first_slice, end_slice)
+	uint8_t *slice_back;  // per slice, a byte: how many slices back its page starts (see tag_interior)
+	uint32_t first_slice; // usable slices are [first_slice, end_slice)
 	uint32_t end_slice;
 	uint32_t fresh_slice; // slices at or above it were never handed out
 	uint32_t segment_count;
@@ -223,15 +225,19 @@ inline uint32_t slice_of(const PoolState *state, uintptr_t address) noexcept
 	return static_cast<uint32_t>((address - state->slice_origin) >> kSliceShift);
 }
 
-// The first slice of the span the slice of `tag` belongs to, by the tag's
-// back_offset (0 in a span's first slice, so that one is its own head).
-// A tag whose span no longer reaches it (large spans rewrite only their
-// ends, so their other slices may keep tags of older spans) gives `tag`
-// itself: an interior slice, which describes no block.
-inline SliceDescriptor *span_head(SliceDescriptor *tag) noexcept
+// The descriptor of the first slice of the span `slice` belongs to, by
+// the slice's byte in slice_back (0 in a span's first slice; a page's or
+// slab's later slices say how far back it starts).  The free fast path
+// reads that byte, not the slice's own descriptor: the bytes of a whole
+// pool's live pages stay in cache where their descriptors would not.  A
+// byte whose span no longer reaches the slice (large spans do not write
+// their later slices, which may keep bytes of older pages) gives the
+// slice's own descriptor.
+inline SliceDescriptor *span_head(const PoolState *state, uint64_t slice) noexcept
 {
-	SliceDescriptor *head = tag - tag->back_offset;
-	return tag->back_offset < head->slice_count ? head : tag;
+	uint32_t back = state->slice_back[slice];
+	SliceDescriptor *head = &state->descriptors[slice - back];
+	return back < head->slice_count ? head : &state->descriptors[slice];
 }
 
 inline uint32_t index_of(const PoolState *state, const SliceDescriptor *d) noexcept

@@ -208,11 +208,19 @@ int prepare_descriptors(PoolState *state, uint32_t first, uint32_t last) noexcep
 						       kSlicesPerSegment * sizeof(SliceDescriptor)))
 				return err;
 		}
+		uint8_t *back = &state->slice_back[seg * kSlicesPerSegment];
+		if (state->fd >= 0) {
+			uintptr_t back_page = align_down(address_of(back), os::page_size());
+			if (int err =
+				os::file_reserve(state->fd, back_page - state->pool_base, os::page_size()))
+				return err;
+		}
 		// A new file reads as zero already; a region holds whatever the
 		// program left there.
 		if (!state->zero_when_new) {
 			for (uint32_t i = 0; i < kSlicesPerSegment; i++)
 				new (&page[i]) SliceDescriptor{};
+			std::memset(back, 0, kSlicesPerSegment);
 		}
 		state->segment_states[seg] |=
 		    vg::active() ? kSegmentDescriptorsReady : kSegmentDescriptorsReady | kSegmentFastFree;
@@ -258,6 +266,7 @@ uint32_t allocate(PoolState *state, uint32_t count, size_t alignment, int *err) 
 		return 0;
 	}
 	carve(state, first, span_count, count, alignment);
+	state->slice_back[start] = 0; // the span's first slice is its own head
 	if (start + count > state->fresh_slice)
 		state->fresh_slice = start + count;
 	return start;

@@ -271,18 +271,23 @@ static void bad_pointers_are_refused(void **state)
 static void interior_pointers_of_large_blocks_over_old_pages(void **state)
 {
 	VMEM *vmp = pool(state);
-	/* medium pages come and go, then large blocks take their slices: no
-	 * pointer into a large block but its start may pass for a block */
-	void *medium[80];
+	/* small and medium pages of several slices come and go, then large
+	 * blocks take their slices: no pointer into a large block but its
+	 * start may pass for a block */
+	void *medium[80], *small[400];
 	for (int i = 0; i < 80; i++)
 		medium[i] = vmem_malloc(vmp, 20000);
+	for (int i = 0; i < 400; i++)
+		small[i] = vmem_malloc(vmp, 2000);
 	for (int i = 0; i < 80; i++)
 		vmem_free(vmp, medium[i]);
+	for (int i = 0; i < 400; i++)
+		vmem_free(vmp, small[i]);
 	char *large[4];
 	for (int i = 0; i < 4; i++)
 		large[i] = vmem_malloc(vmp, 1 * MiB + 100);
 	for (int i = 0; i < 4; i++) {
-		for (size_t offset = 64 * 1024; offset < 1 * MiB; offset += 64 * 1024) {
+		for (size_t offset = 16 * 1024; offset < 1 * MiB; offset += 16 * 1024) {
 			errno = 0;
 			assert_int_equal(vmem_malloc_usable_size(vmp, large[i] + offset + 8), 0);
 			assert_int_equal(errno, EINVAL);
