@@ -33,9 +33,10 @@ int layout_init(PoolHeader *header, int fd, bool zero_when_new) noexcept
 
 	// The segment states (a byte each) are read by every free: they go in
 	// the header page right after the state when they fit (pools of up to
-	// a few GiB), so a free touches one page of metadata less.  Else they
+	// about a GiB), so a free touches one page of metadata less.  Else they
 	// start the allocator's space.  Then come a word of file-block bits per
-	// segment (a bit per slice) and the descriptor table.
+	// segment (a bit per slice), the back map (a byte per slice, see
+	// span_head) and the descriptor table.
 	uintptr_t state_end = address_of(state) + sizeof(PoolState);
 	bool states_in_header = state_end + state->segment_count <= address_of(header) + page;
 	uintptr_t space_at = base + header->heap_offset + colour_offset;
@@ -68,7 +69,9 @@ int layout_init(PoolHeader *header, int fd, bool zero_when_new) noexcept
 	// memory, which a full file system answers with SIGBUS.  (A byte per
 	// MiB: 1 MiB for a 1 TiB pool.)  The reserved-slice words get blocks
 	// only when their segment is first used (8 MiB for 1 TiB), since only
-	// allocation reads them.
+	// allocation reads them; so do the back map's bytes and the descriptor
+	// page of a segment, which a free reads only once the segment state
+	// says they are ready.
 	if (fd >= 0 && !states_in_header) {
 		if (int err = os::file_reserve(fd, states_at - base, state->segment_count))
 			return err;

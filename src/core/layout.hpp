@@ -13,6 +13,7 @@
 //                       this page) the segment states: a byte per segment
 //   base + 2 * page     (the segment states when they did not fit, then) one
 //                       64-bit word per segment: which slices have file blocks
+//   then                the back map: a byte per slice (slice_back)
 //   then                the descriptor table: a page's worth per segment
 //   then                the first thread heaps, in the gap up to the first slice
 //   first_slice         slices: pages of blocks, large blocks, heap slabs
