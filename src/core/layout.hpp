@@ -156,7 +156,7 @@ struct PoolState {
 	SliceDescriptor *descriptors; // descriptor table, indexed by slice
 	uint8_t *segment_states;      // SegmentState per segment
 	uint64_t *slices_reserved;    // per segment, a bit per slice: it has file blocks
-	uint8_t *slice_back;  // per slice, a byte: how many slices back its page starts (see tag_interior)
+	uint8_t *slice_back;  // per slice, a byte: how many slices back its page starts (see span_head)
 	uint32_t first_slice; // usable slices are [first_slice, end_slice)
 	uint32_t end_slice;
 	uint32_t fresh_slice; // slices at or above it were never handed out

@@ -35,6 +35,15 @@ uint32_t segment_of(uint32_t slice) noexcept
 	return slice / kSlicesPerSegment;
 }
 
+// Gives file blocks to the page of a file pool holding `address`, one of
+// the per-segment table entries (reserved-slice word, back-map bytes)
+// that are reserved as their segment comes into use.
+int reserve_page_holding(const PoolState *state, uintptr_t address) noexcept
+{
+	size_t page = os::page_size();
+	return os::file_reserve(state->fd, align_down(address, page) - state->pool_base, page);
+}
+
 void link(PoolState *state, uint32_t first) noexcept
 {
 	SliceDescriptor &d = desc(state, first);
@@ -99,9 +108,7 @@ int reserve_data(PoolState *state, uint32_t first, uint32_t count) noexcept
 		uint32_t lo = first > seg_first ? first - seg_first : 0;
 		uint32_t hi = end < seg_first + kSlicesPerSegment ? end - seg_first : kSlicesPerSegment;
 		if (!(state->segment_states[seg] & kSegmentReservedWordReady)) {
-			uintptr_t word = address_of(&state->slices_reserved[seg]);
-			uintptr_t page = align_down(word, os::page_size());
-			if (int err = os::file_reserve(state->fd, page - state->pool_base, os::page_size()))
+			if (int err = reserve_page_holding(state, address_of(&state->slices_reserved[seg])))
 				return err;
 			state->segment_states[seg] |= kSegmentReservedWordReady;
 		}
@@ -203,16 +210,12 @@ int prepare_descriptors(PoolState *state, uint32_t first, uint32_t last) noexcep
 		if (state->segment_states[seg] & kSegmentDescriptorsReady)
 			continue;
 		SliceDescriptor *page = &state->descriptors[seg * kSlicesPerSegment];
+		uint8_t *back = &state->slice_back[seg * kSlicesPerSegment];
 		if (state->fd >= 0) {
 			if (int err = os::file_reserve(state->fd, address_of(page) - state->pool_base,
 						       kSlicesPerSegment * sizeof(SliceDescriptor)))
 				return err;
-		}
-		uint8_t *back = &state->slice_back[seg * kSlicesPerSegment];
-		if (state->fd >= 0) {
-			uintptr_t back_page = align_down(address_of(back), os::page_size());
-			if (int err =
-				os::file_reserve(state->fd, back_page - state->pool_base, os::page_size()))
+			if (int err = reserve_page_holding(state, address_of(back)))
 				return err;
 		}
 		// A new file reads as zero already; a region holds whatever the
