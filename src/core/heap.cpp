@@ -56,16 +56,20 @@ SliceDescriptor &desc(PoolState *state, uint32_t slice) noexcept
 	return state->descriptors[slice];
 }
 
-// Tags the slices after `first` of a `count`-slice page or slab as its
-// interior: each says how far back the span starts, which is how a free
-// of a block there finds its page.
+// Marks the slices after `first` of a `count`-slice page or slab as its
+// own: each later slice's byte in the back map says how far back the page
+// starts, which is how a free of a block there finds its page.  Only the
+// last slice's descriptor is written, as the span's end: coalescing reads
+// the kind of the slice before a freed span, and `interior` there keeps an
+// older free span's end tag from passing for a free neighbour.
 void tag_interior(PoolState *state, uint32_t first, uint32_t count) noexcept
 {
-	for (uint32_t i = 1; i < count; i++) {
-		SliceDescriptor &interior = desc(state, first + i);
-		interior.kind = SliceKind::interior;
-		interior.back_offset = i;
+	for (uint32_t i = 1; i < count; i++)
 		state->slice_back[first + i] = static_cast<uint8_t>(i);
+	if (count > 1) {
+		SliceDescriptor &last = desc(state, first + count - 1);
+		last.kind = SliceKind::interior;
+		last.back_offset = count - 1;
 	}
 }
 
