@@ -43,6 +43,25 @@ char *vmem_strdup(VMEM *vmp, const char *s);
 wchar_t *vmem_wcsdup(VMEM *vmp, const wchar_t *s);
 size_t vmem_malloc_usable_size(VMEM *vmp, void *ptr);
 
+/* consistency and statistics: vmem_check(3), vmem_stats_print(3) */
+int vmem_check(VMEM *vmp);
+void vmem_stats_print(VMEM *vmp, const char *opts);
+
+/*
+ * Statistics as numbers: vmem_stats_get(3).  An extension of libvmem 1.1;
+ * later versions may add members at the end, so callers pass the size of
+ * the struct they were built with.
+ */
+struct vmem_stats {
+	size_t pool_size;   /* bytes the pool spans */
+	size_t allocated;   /* bytes in live allocations, sizes rounded up to their class */
+	size_t active;	    /* bytes in pages and spans holding at least one live allocation */
+	size_t resident;    /* bytes of the pool backed by memory or file blocks now */
+	size_t metadata;    /* bytes the allocator itself uses inside the pool */
+	size_t allocations; /* number of live allocations */
+};
+int vmem_stats_get(VMEM *vmp, struct vmem_stats *st, size_t st_size);
+
 /* library-wide: vmem_check_version(3), vmem_set_funcs(3), vmem_errormsg(3) */
 const char *vmem_check_version(unsigned major_required, unsigned minor_required);
 void vmem_set_funcs(void *(*malloc_func)(size_t size), void (*free_func)(void *ptr),

@@ -12,12 +12,6 @@ SliceDescriptor g_empty_page{};
 
 namespace {
 
-// Thread heaps beyond those in the pool's head gap live in slabs of 64 KiB.
-constexpr uint32_t kHeapSlabSlices = 4;
-constexpr size_t kHeapSlabBytes = size_t{kHeapSlabSlices} << kSliceShift;
-constexpr uint32_t kHeapsPerSlab = static_cast<uint32_t>(kHeapSlabBytes / sizeof(ThreadHeap));
-static_assert(kHeapsPerSlab >= 16, "a slab holds a useful number of heaps");
-
 // Extending a page's free list carves about this much at a time, so pages
 // of a file pool are written (and backed) only as they are used.
 constexpr size_t kExtendBytes = 4096;

@@ -49,6 +49,12 @@ struct ThreadHeap {
 };
 static_assert(kClassCount <= 64, "ThreadHeap::classes_paged has a bit per class");
 
+// Thread heaps beyond those in the pool's head gap live in slabs of 64 KiB.
+inline constexpr uint32_t kHeapSlabSlices = 4;
+inline constexpr size_t kHeapSlabBytes = size_t{kHeapSlabSlices} << kSliceShift;
+inline constexpr uint32_t kHeapsPerSlab = static_cast<uint32_t>(kHeapSlabBytes / sizeof(ThreadHeap));
+static_assert(kHeapsPerSlab >= 16, "a slab holds a useful number of heaps");
+
 // The page every empty direct/current entry points at: it never has a
 // free block, so allocating from it always takes the slow path.
 extern SliceDescriptor g_empty_page;

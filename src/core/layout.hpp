@@ -180,6 +180,27 @@ struct PoolState {
 	uint64_t large_blocks; // live large blocks
 };
 
+// Where a pool's tables lie: a function of its header alone, so the
+// checker recomputes it to verify PoolState.
+struct TableLayout {
+	uintptr_t slice_origin;
+	uint32_t segment_count;
+	bool states_in_header; // segment states in the header page, after PoolState
+	uintptr_t states_at;   // segment states: a byte per segment
+	uintptr_t reserved_at; // slices_reserved: a word per segment
+	uintptr_t reserved_end;
+	uintptr_t back_at;    // slice_back: a byte per slice
+	uintptr_t table_at;   // descriptor table
+	uintptr_t tables_end; // end of the descriptor table
+	uintptr_t gap_start;  // the first thread heaps, up to the first slice
+	uint32_t first_slice;
+	uint32_t end_slice;
+};
+
+// The table layout of the pool `header` describes, or EFBIG (more than
+// 2^32 slices) or ENOMEM (the tables leave no slice).
+int compute_table_layout(const PoolHeader *header, size_t page_size, TableLayout *layout) noexcept;
+
 // Lays out the tables of the new pool `header` describes and makes all its
 // slices one free span.  `fd` is the file to reserve blocks in (-1: none);
 // `zero_when_new` says never-used memory reads as zero.  0 or an errno.
@@ -209,11 +230,15 @@ inline constexpr unsigned kStateColours = 16;
 static_assert(kStateOffset + (kStateColours - 1) * 64 + sizeof(PoolState) <= 4096,
 	      "header and state share one page");
 
+inline uintptr_t state_address(uintptr_t header_address) noexcept
+{
+	static_assert(kStateColours == 16, "the state's colour is the top 4 of the 6 colour bits");
+	return header_address + kStateOffset + (pool_colour(header_address) >> 2) * 64;
+}
+
 inline PoolState *state_of(PoolHeader *header) noexcept
 {
-	uintptr_t at = address_of(header);
-	static_assert(kStateColours == 16, "the state's colour is the top 4 of the 6 colour bits");
-	return pointer_at<PoolState>(at + kStateOffset + (pool_colour(at) >> 2) * 64);
+	return pointer_at<PoolState>(state_address(address_of(header)));
 }
 
 inline uintptr_t slice_address(const PoolState *state, uint32_t slice) noexcept

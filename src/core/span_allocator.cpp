@@ -14,17 +14,6 @@ namespace vmem::core::spans {
 
 namespace {
 
-// Free spans are binned by length: 1 to 8 slices exactly, then four bins
-// per doubling, so a bin's spans differ by less than 25% in length.
-unsigned bin_of(uint32_t count) noexcept
-{
-	if (count <= 8)
-		return count - 1;
-	unsigned b = static_cast<unsigned>(std::bit_width(count)) - 1; // >= 3
-	return 8 + (b - 3) * 4 + ((count >> (b - 2)) & 3);
-}
-static_assert(kFreeSpanBins >= 8 + (31 - 3) * 4 + 4, "a bin for every 32-bit length");
-
 SliceDescriptor &desc(PoolState *state, uint32_t slice) noexcept
 {
 	return state->descriptors[slice];

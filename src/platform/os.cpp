@@ -2,6 +2,7 @@
 // os.cpp -- the Linux implementation of os.hpp.
 #include "platform/os.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <climits>
 #include <cstdio>
@@ -144,6 +145,24 @@ int file_allocated_bytes(int fd, uint64_t *bytes) noexcept
 	if (fstat(fd, &st) != 0)
 		return errno;
 	*bytes = static_cast<uint64_t>(st.st_blocks) * 512;
+	return 0;
+}
+
+int resident_bytes(const void *addr, size_t size, uint64_t *bytes) noexcept
+{
+	size_t page = page_size();
+	unsigned char vec[4096]; // a page's worth of answers per call
+	uint64_t total = 0;
+	auto at = reinterpret_cast<uintptr_t>(addr);
+	for (size_t done = 0; done < size;) {
+		size_t chunk = std::min(size - done, sizeof(vec) * page);
+		if (mincore(reinterpret_cast<void *>(at + done), chunk, vec) != 0)
+			return errno;
+		for (size_t i = 0; i < (chunk + page - 1) / page; i++)
+			total += (vec[i] & 1) ? page : 0;
+		done += chunk;
+	}
+	*bytes = total;
 	return 0;
 }
 

@@ -59,6 +59,10 @@ int file_allocated_bytes(int fd, uint64_t *bytes) noexcept;
 
 void close_fd(int fd) noexcept;
 
+// Bytes of [addr, addr + size) (page-aligned) that are resident in memory
+// now, through mincore; 0 or an errno.
+int resident_bytes(const void *addr, size_t size, uint64_t *bytes) noexcept;
+
 // Maps [0, size) of `fd` shared and read-write at an address aligned to
 // `alignment` (a power of two).  Nothing is left mapped on failure.
 int map_file_aligned(int fd, size_t size, size_t alignment, void **addr) noexcept;

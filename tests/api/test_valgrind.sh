@@ -1,7 +1,8 @@
 #!/bin/sh
 # SPDX-License-Identifier: BSD-3-Clause
 # test_valgrind.sh -- memcheck sees pool blocks as heap blocks: silence for
-# correct use, the usual reports for a leak, an overrun, a use after free.
+# correct use (vmem_check and the statistics included), the usual reports for
+# a leak, an overrun, a use after free.
 set -u
 builddir=${VMEM_TEST_BUILDDIR:-.}
 cases=$builddir/tests/api/valgrind_cases
@@ -37,8 +38,8 @@ run() {
 	fi
 }
 
-run clean "ERROR SUMMARY: 0 errors" "All heap blocks were freed"
-run region-clean "ERROR SUMMARY: 0 errors"
+run clean "ERROR SUMMARY: 0 errors" "All heap blocks were freed" "vmem_check: 1, stats: 0"
+run region-clean "ERROR SUMMARY: 0 errors" "vmem_check: 1, stats: 0"
 run leak "8 bytes in 1 blocks are definitely lost" "pool_malloc"
 run overrun "Invalid write of size 4" "0 bytes after a block of size 48"
 run use-after-free "Invalid write of size 1" "inside a block of size"

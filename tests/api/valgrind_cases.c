@@ -32,6 +32,9 @@ static int clean_use(VMEM *vmp)
 	blocks[1] = r;
 	for (int i = 0; i < 300; i += 2)
 		vmem_free(vmp, blocks[i]);
+	/* the checker and the statistics walk free lists and metadata */
+	struct vmem_stats st;
+	printf("vmem_check: %d, stats: %d\n", vmem_check(vmp), vmem_stats_get(vmp, &st, sizeof(st)));
 	for (int i = 0; i < 300; i += 2)
 		blocks[i] = vmem_malloc(vmp, 64);
 	for (int i = 0; i < 300; i++)

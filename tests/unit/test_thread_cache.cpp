@@ -66,8 +66,10 @@ void thousand_pools_in_turn_keep_heaps_bounded(void **)
 	PoolState *state = state_of_pool(pools[0]);
 	assert_true(state->head_heap_count > 0);
 	assert_int_equal(free_slices, state->end_slice - state->first_slice);
-	for (size_t i = 0; i < kPools; i++)
+	for (size_t i = 0; i < kPools; i++) {
+		assert_int_equal(vmem_check(pools[i]), 1);
 		vmem_delete(pools[i]);
+	}
 	munmap(regions, kPools * kPoolSize);
 }
 
@@ -105,8 +107,10 @@ void recent_pools_follow_delete_and_recreate(void **)
 			vmem_free(pools[i], p);
 		}
 	}
-	for (VMEM *pool : pools)
+	for (VMEM *pool : pools) {
+		assert_int_equal(vmem_check(pool), 1);
 		vmem_delete(pool);
+	}
 	munmap(regions, 3 * kPoolSize);
 }
 
@@ -152,6 +156,7 @@ void stale_slots_after_delete_are_harmless(void **)
 	void *big = vmem_malloc(again, 13 * MiB);
 	assert_non_null(big);
 	vmem_free(again, big);
+	assert_int_equal(vmem_check(again), 1);
 	vmem_delete(again);
 	pthread_barrier_destroy(&barrier);
 	munmap(region, kPoolSize);
@@ -186,6 +191,7 @@ void thread_exit_abandons_pages_for_others(void **)
 	for (int i = 0; i < 100; i++)
 		vmem_malloc(vmp, 128);
 	assert_true(spans::free_slices(state) >= free_before - 1); // at most its heap slab
+	assert_int_equal(vmem_check(vmp), 1); // abandoned and reclaimed pages included
 	vmem_delete(vmp);
 }
 
@@ -224,6 +230,7 @@ void more_threads_than_the_head_holds(void **)
 	assert_true(state->heap_slab_count >= 1); // the rest came from a slab
 	assert_true(state->heap_capacity >= static_cast<uint32_t>(kThreads));
 	pthread_barrier_destroy(&barrier);
+	assert_int_equal(vmem_check(vmp), 1); // heap slabs and the unused-slot chain included
 	vmem_delete(vmp);
 }
 

@@ -115,6 +115,10 @@ public:
 	{
 		return vmem_malloc_usable_size(vmp_, block);
 	}
+	int check() override
+	{
+		return vmem_check(vmp_);
+	}
 	VMEM *vmp_;
 };
 
