@@ -682,6 +682,12 @@ bool Walk::own_entry_holds(uint32_t slice, const SliceDescriptor &page, unsigned
 		return fail(kInvPageQueues, address_of(&page),
 			    "the page at slice %u (class %u, heap %u, flags 0x%x) is on queue %u of heap %u",
 			    slice, page.size_class, page.heap_index, page.flags, cls, own_heap_->index);
+	bool current = own_heap_->current[page.size_class] == &page;
+	if (((page.flags & kPageCurrent) != 0) != current)
+		return fail(kInvPageQueues, address_of(&page),
+			    "the page at slice %u has the current flag %s but is %s heap %u's current page",
+			    slice, (page.flags & kPageCurrent) ? "set" : "clear", current ? "" : "not",
+			    own_heap_->index);
 	return true;
 }
 

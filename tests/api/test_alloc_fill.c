@@ -57,6 +57,7 @@ static void file_pool_fill(void **state)
 	VMEM *vmp = vmem_create("/tmp", VMEM_MIN_POOL);
 	assert_non_null(vmp);
 	expect_fill(vmp, VMEM_MIN_POOL);
+	assert_int_equal(vmem_check(vmp), 1);
 	vmem_delete(vmp);
 }
 
@@ -70,6 +71,7 @@ static void region_pool_fill_at_page_alignment(void **state)
 	VMEM *vmp = vmem_create_in_region(at, VMEM_MIN_POOL);
 	assert_non_null(vmp);
 	expect_fill(vmp, VMEM_MIN_POOL);
+	assert_int_equal(vmem_check(vmp), 1);
 	vmem_delete(vmp);
 	unmap_region(mapping, VMEM_MIN_POOL + 8 * MiB);
 }
@@ -92,6 +94,7 @@ static void space_moves_between_size_classes(void **state)
 	void *big = vmem_malloc(vmp, 12 * MiB);
 	assert_non_null(big);
 	vmem_free(vmp, big);
+	assert_int_equal(vmem_check(vmp), 1);
 	vmem_delete(vmp);
 }
 
@@ -127,6 +130,7 @@ static void mixed_sizes_fill_the_pool(void **state)
 	void *big = vmem_malloc(vmp, 12 * MiB);
 	assert_non_null(big);
 	vmem_free(vmp, big);
+	assert_int_equal(vmem_check(vmp), 1);
 	vmem_delete(vmp);
 }
 
@@ -161,6 +165,7 @@ static void full_pool_serves_small_requests_from_larger_free_blocks(void **state
 	assert_null(vmem_malloc(vmp, 16));
 	assert_int_equal(errno, ENOMEM);
 	free_all(vmp, filled);
+	assert_int_equal(vmem_check(vmp), 1);
 	vmem_delete(vmp);
 }
 
@@ -188,6 +193,7 @@ static void full_file_system_gives_enomem_not_sigbus(void **state)
 		small++;
 	assert_int_equal(errno, ENOMEM);
 	free_all(vmp, n + small);
+	assert_int_equal(vmem_check(vmp), 1);
 	vmem_delete(vmp);
 	unmount_small_tmpfs(dir);
 }
@@ -221,6 +227,7 @@ static void calloc_of_fresh_memory_writes_nothing(void **state)
 	for (size_t off = 0; off < 200 * MiB; off += 997 * 1024)
 		assert_int_equal(block[off], 0);
 	vmem_free(vmp, block);
+	assert_int_equal(vmem_check(vmp), 1);
 	vmem_delete(vmp);
 	remove_test_dir(dir);
 }

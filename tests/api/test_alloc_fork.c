@@ -33,8 +33,9 @@ static bool exercise(VMEM *vmp, uint64_t seed)
 			return false;
 		fill_pattern(blocks[i], size, seed + (uint64_t)i);
 	}
+	/* consistent with the blocks live, in the parent and in a child */
+	bool intact = vmem_check(vmp) == 1;
 	rng = seed;
-	bool intact = true;
 	for (int i = 0; i < BLOCKS; i++) {
 		size_t size = 16 + next_random(&rng) % 3000;
 		intact = intact && check_pattern(blocks[i], size, seed + (uint64_t)i);
@@ -76,6 +77,7 @@ static void file_pool_across_fork(void **state)
 	parent_and_child_both_allocate(vmp);
 	/* a second fork of an already private pool */
 	parent_and_child_both_allocate(vmp);
+	assert_int_equal(vmem_check(vmp), 1);
 	vmem_delete(vmp);
 }
 
@@ -86,6 +88,7 @@ static void region_pool_across_fork(void **state)
 	VMEM *vmp = vmem_create_in_region(region, 64 * MiB);
 	assert_non_null(vmp);
 	parent_and_child_both_allocate(vmp);
+	assert_int_equal(vmem_check(vmp), 1);
 	vmem_delete(vmp);
 	unmap_region(region, 64 * MiB);
 }
@@ -122,6 +125,7 @@ static void fork_while_another_thread_allocates(void **state)
 	}
 	atomic_store(&stop_busy, 1);
 	pthread_join(thread, NULL);
+	assert_int_equal(vmem_check(busy_pool), 1);
 	vmem_delete(busy_pool);
 }
 

@@ -44,6 +44,7 @@ static void huge_block_resizes_in_place(void **state)
 	assert_true(check_pattern(block, 6 * MiB, 3));
 	vmem_free(vmp, other);
 	vmem_free(vmp, block);
+	assert_int_equal(vmem_check(vmp), 1);
 	vmem_delete(vmp);
 }
 
@@ -68,6 +69,7 @@ static void huge_block_shrinks_to_small_in_a_full_pool(void **state)
 	vmem_free(vmp, small);
 	for (size_t i = 0; i < n; i++)
 		vmem_free(vmp, filler[i]);
+	assert_int_equal(vmem_check(vmp), 1);
 	vmem_delete(vmp);
 }
 
@@ -109,6 +111,7 @@ static void large_blocks_of_every_size(void **state)
 	void *all = vmem_malloc(vmp, 250 * MiB);
 	assert_non_null(all);
 	vmem_free(vmp, all);
+	assert_int_equal(vmem_check(vmp), 1);
 	vmem_delete(vmp);
 }
 

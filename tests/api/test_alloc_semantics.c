@@ -47,6 +47,7 @@ static int setup_region_pool(void **state)
 static int teardown_pool(void **state)
 {
 	struct fixture *f = *state;
+	assert_int_equal(vmem_check(f->vmp), 1);
 	vmem_delete(f->vmp);
 	if (f->region != NULL)
 		unmap_region(f->region, f->region_size);

@@ -132,6 +132,7 @@ static void single_thread_churn(void **state)
 	}
 	assert_int_equal(w.damaged, 0);
 	assert_int_equal(w.failed, 0);
+	assert_int_equal(vmem_check(vmp), 1);
 	vmem_delete(vmp);
 }
 
@@ -145,6 +146,7 @@ static void eight_threads_one_pool(void **state)
 	void *all = vmem_malloc(vmp, 200 * MiB);
 	assert_non_null(all);
 	vmem_free(vmp, all);
+	assert_int_equal(vmem_check(vmp), 1);
 	vmem_delete(vmp);
 }
 
@@ -163,6 +165,7 @@ static void eight_threads_own_pools_cross_frees(void **state)
 		void *all = vmem_malloc(pools[t], 48 * MiB);
 		assert_non_null(all);
 		vmem_free(pools[t], all);
+		assert_int_equal(vmem_check(pools[t]), 1);
 		vmem_delete(pools[t]);
 	}
 	unmap_region(regions, THREADS * 64 * MiB);
@@ -239,6 +242,7 @@ static void sixteen_threads_medium_blocks(void **state)
 	void *all = vmem_malloc(vmp, 200 * MiB);
 	assert_non_null(all);
 	vmem_free(vmp, all);
+	assert_int_equal(vmem_check(vmp), 1);
 	vmem_delete(vmp);
 }
 

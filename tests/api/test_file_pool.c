@@ -36,6 +36,7 @@ static void handle_is_segment_aligned_and_guarded(void **state)
 	assert_int_equal((uintptr_t)vmp % (4 * MiB), 0);
 	/* the first page is a guard: reading through the handle faults */
 	assert_true(read_faults(vmp));
+	assert_int_equal(vmem_check(vmp), 1);
 	vmem_delete(vmp);
 }
 
@@ -51,6 +52,7 @@ static void file_is_invisible_and_open_while_pool_lives(void **state)
 	int files = 0;
 	allocated_bytes_of_open_files(dir, &files);
 	assert_int_equal(files, 1);
+	assert_int_equal(vmem_check(vmp), 1);
 	vmem_delete(vmp);
 	assert_int_equal(count_open_fds(), fds_before);
 	assert_int_equal(count_dir_entries(dir), 0);
@@ -81,6 +83,7 @@ static void terabyte_pool_is_sparse(void **state)
 	assert_true(held < 2 * MiB);
 	print_message("# 1 TiB pool created in %ld us\n",
 		      (long)((t1.tv_sec - t0.tv_sec) * 1000000 + (t1.tv_nsec - t0.tv_nsec) / 1000));
+	assert_int_equal(vmem_check(vmp), 1);
 	vmem_delete(vmp);
 	(void)state;
 }
@@ -98,6 +101,7 @@ static void space_returns_on_delete(void **state)
 	assert_int_equal(statvfs(dir, &during), 0);
 	/* the guard and header pages are allocated up front */
 	assert_true(during.f_bfree < before.f_bfree);
+	assert_int_equal(vmem_check(vmp), 1);
 	vmem_delete(vmp);
 	assert_int_equal(statvfs(dir, &after), 0);
 	assert_int_equal(after.f_bfree, before.f_bfree);

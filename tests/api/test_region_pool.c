@@ -95,6 +95,7 @@ static void guard_page_and_nothing_written_outside(void **state)
 		assert_int_equal(mapping[i], 0xa5);
 		assert_int_equal(mapping[margin + pool_size + i], 0xa5);
 	}
+	assert_int_equal(vmem_check(vmp), 1);
 	vmem_delete(vmp);
 	/* the region stays mapped and writable, guard lifted */
 	assert_false(read_faults(region));
@@ -146,6 +147,10 @@ static void overlapping_regions_are_accepted(void **state)
 	VMEM *b = vmem_create_in_region(region + VMEM_MIN_POOL / 2, VMEM_MIN_POOL);
 	assert_non_null(a);
 	assert_non_null(b);
+	/* both report the overlap */
+	assert_int_equal(vmem_check(a), 0);
+	assert_int_equal(vmem_check(b), 0);
+	assert_non_null(strstr(vmem_errormsg(), "invariant 1 "));
 	errno = 0;
 	vmem_delete(a);
 	vmem_delete(b);
@@ -251,8 +256,10 @@ static void ten_thousand_live_pools(void **state)
 			fail_msg("pool %d: %s", i, vmem_errormsg());
 	}
 	/* every one of them is a live pool: each guard faults */
-	for (int i = 0; i < N; i += 997)
+	for (int i = 0; i < N; i += 997) {
 		assert_true(read_faults(pools[i]));
+		assert_int_equal(vmem_check(pools[i]), 1);
+	}
 	for (int i = 0; i < N; i++)
 		vmem_delete(pools[i]);
 	free(pools);

@@ -191,7 +191,7 @@ void thread_exit_abandons_pages_for_others(void **)
 	for (int i = 0; i < 100; i++)
 		vmem_malloc(vmp, 128);
 	assert_true(spans::free_slices(state) >= free_before - 1); // at most its heap slab
-	assert_int_equal(vmem_check(vmp), 1); // abandoned and reclaimed pages included
+	assert_int_equal(vmem_check(vmp), 1);			   // abandoned and reclaimed pages included
 	vmem_delete(vmp);
 }
 
