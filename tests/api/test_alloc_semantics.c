@@ -328,12 +328,6 @@ static void out_of_memory_then_reusable(void **state)
 	free(blocks);
 }
 
-#define BOTH(test)                                                                                           \
-	{#test " (file pool)", test, setup_file_pool, teardown_pool, NULL},                                  \
-	{                                                                                                    \
-#test " (region pool)", test, setup_region_pool, teardown_pool, NULL                         \
-	}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {

@@ -557,12 +557,6 @@ static void stats_print_json_matches_stats_get(void **state)
 	free_some(vmp);
 }
 
-#define BOTH(test)                                                                                           \
-	{#test " (file pool)", test, setup_file_pool, teardown_pool, NULL},                                  \
-	{                                                                                                    \
-#test " (region pool)", test, setup_region_pool, teardown_pool, NULL                         \
-	}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {

@@ -55,4 +55,15 @@ uint64_t next_random(uint64_t *state);
 /* Prints "1..0 # SKIP <reason>" and exits 77: nothing here can be tested. */
 void skip_whole_program(const char *reason) __attribute__((noreturn));
 
+/*
+ * Two CMocka cases of one test: on a file pool and on a region pool, made
+ * and deleted by the including file's setup_file_pool, setup_region_pool
+ * and teardown_pool.
+ */
+#define BOTH(test)                                                                                           \
+	{#test " (file pool)", test, setup_file_pool, teardown_pool, NULL},                                  \
+	{                                                                                                    \
+		#test " (region pool)", test, setup_region_pool, teardown_pool, NULL                         \
+	}
+
 #endif
