@@ -26,7 +26,7 @@ typedef struct vmem_pool VMEM;
 #define VMEM_MIN_POOL ((size_t)(1024 * 1024 * 14)) /* 14 MiB */
 
 #define VMEM_MAJOR_VERSION 1
-#define VMEM_MINOR_VERSION 1
+#define VMEM_MINOR_VERSION 2
 
 /* pool life cycle: vmem_create(3) */
 VMEM *vmem_create(const char *dir, size_t size);
@@ -61,6 +61,35 @@ struct vmem_stats {
 	size_t allocations; /* number of live allocations */
 };
 int vmem_stats_get(VMEM *vmp, struct vmem_stats *st, size_t st_size);
+
+/*
+ * Extensions of VMEM_MINOR_VERSION 2 (check vmem_check_version(1, 2)).
+ *
+ * The pool of a pointer: vmem_pool_from_ptr(3).  vmem_free, vmem_realloc
+ * and vmem_malloc_usable_size also take a NULL pool and find it so.
+ */
+VMEM *vmem_pool_from_ptr(const void *ptr);
+
+/* configured creation: vmem_config_new(3) */
+typedef struct vmem_config vmem_config;
+enum vmem_usage_policy {
+	VMEM_USAGE_POLICY_DEFAULT,	/* free memory goes back after a delay, in batches */
+	VMEM_USAGE_POLICY_CONSERVATIVE, /* free memory goes back at once */
+};
+vmem_config *vmem_config_new(void);
+void vmem_config_delete(vmem_config *cfg);
+int vmem_config_set_path(vmem_config *cfg, const char *dir_or_devdax);
+int vmem_config_set_region(vmem_config *cfg, void *addr, size_t size);
+int vmem_config_set_size(vmem_config *cfg, size_t size);
+int vmem_config_set_usage_policy(vmem_config *cfg, enum vmem_usage_policy policy);
+VMEM *vmem_create_with_config(const vmem_config *cfg);
+
+/* giving memory back: vmem_purge(3) */
+int vmem_set_usage_policy(VMEM *vmp, enum vmem_usage_policy policy);
+size_t vmem_purge(VMEM *vmp);
+
+/* can `dir` be mapped without the page cache (DAX)?  vmem_validate_dir(3) */
+int vmem_validate_dir(const char *dir);
 
 /* library-wide: vmem_check_version(3), vmem_set_funcs(3), vmem_errormsg(3) */
 const char *vmem_check_version(unsigned major_required, unsigned minor_required);

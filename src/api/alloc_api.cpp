@@ -6,6 +6,7 @@
 
 #include "api/export.hpp"
 #include "core/alloc.hpp"
+#include "core/pool.hpp"
 #include "libvmem.h"
 #include "util/bits.hpp"
 #include "util/error.hpp"
@@ -41,7 +42,24 @@ void *copy_of(VMEM *vmp, const void *source, size_t bytes) noexcept
 	return copy;
 }
 
+// The pool calls that accept a NULL pool find it from the pointer; a
+// pointer in no live pool is refused (EINVAL) without being read.
+uintptr_t pool_for(VMEM *vmp, const void *ptr) noexcept
+{
+	if (vmp != nullptr)
+		return address_of(vmp);
+	uintptr_t handle = core::pool_holding(address_of(ptr));
+	if (handle == 0)
+		VMEM_FAIL(EINVAL, "pointer %p is in no live pool", ptr);
+	return handle;
+}
+
 } // namespace
+
+VMEM_EXPORT VMEM *vmem_pool_from_ptr(const void *ptr)
+{
+	return pointer_at<VMEM>(core::pool_holding(address_of(ptr)));
+}
 
 VMEM_EXPORT void *vmem_malloc(VMEM *vmp, size_t size)
 {
@@ -52,9 +70,10 @@ VMEM_EXPORT void *vmem_malloc(VMEM *vmp, size_t size)
 
 VMEM_EXPORT void vmem_free(VMEM *vmp, void *ptr)
 {
-	if (ptr == nullptr || !handle_given(vmp))
+	if (ptr == nullptr)
 		return;
-	core::pool_free(address_of(vmp), ptr);
+	if (uintptr_t handle = pool_for(vmp, ptr))
+		core::pool_free(handle, ptr);
 }
 
 VMEM_EXPORT void *vmem_calloc(VMEM *vmp, size_t nmemb, size_t size)
@@ -66,9 +85,12 @@ VMEM_EXPORT void *vmem_calloc(VMEM *vmp, size_t nmemb, size_t size)
 
 VMEM_EXPORT void *vmem_realloc(VMEM *vmp, void *ptr, size_t size)
 {
-	if (!handle_given(vmp))
+	if (vmp == nullptr && ptr == nullptr) {
+		VMEM_FAIL(EINVAL, "invalid (NULL) pool handle and pointer: no pool to allocate from");
 		return nullptr;
-	return core::pool_realloc(address_of(vmp), ptr, size);
+	}
+	uintptr_t handle = pool_for(vmp, ptr);
+	return handle != 0 ? core::pool_realloc(handle, ptr, size) : nullptr;
 }
 
 VMEM_EXPORT void *vmem_aligned_alloc(VMEM *vmp, size_t alignment, size_t size)
@@ -98,7 +120,8 @@ VMEM_EXPORT wchar_t *vmem_wcsdup(VMEM *vmp, const wchar_t *s)
 
 VMEM_EXPORT size_t vmem_malloc_usable_size(VMEM *vmp, void *ptr)
 {
-	if (ptr == nullptr || !handle_given(vmp))
+	if (ptr == nullptr)
 		return 0;
-	return core::pool_usable_size(address_of(vmp), ptr);
+	uintptr_t handle = pool_for(vmp, ptr);
+	return handle != 0 ? core::pool_usable_size(handle, ptr) : 0;
 }

@@ -86,21 +86,33 @@ public:
 		stats_->pool_size = header.size;
 		stats_->slices = state.end_slice - state.first_slice;
 		stats_->segments = state.segment_count;
-		// the guard, the header, the tables and the head heaps
-		stats_->metadata += slice_address(&state, state.first_slice) - header.base;
+		// The guard and header pages, the segment states, the tables of
+		// segments in use (descriptors, back-map bytes, reserved-slice
+		// word) and the head heaps; heap slabs were added as visited.
+		// Tables of segments never used take address space, not memory.
+		uint64_t ready = 0;
+		for (uint32_t seg = 0; seg < state.segment_count; seg++)
+			ready += (state.segment_states[seg] & kSegmentDescriptorsReady) != 0;
+		stats_->metadata +=
+		    2 * header.page_size + state.segment_count +
+		    ready * (kSlicesPerSegment * (sizeof(SliceDescriptor) + 1) + sizeof(uint64_t)) +
+		    uint64_t{state.head_heap_count} * sizeof(ThreadHeap);
 		stats_->resident = header.size;
 		if (header.flags & kBackingFile) {
 			uint64_t bytes = 0;
+			// a growing pool spans what its file has grown to
+			if ((header.flags & kGrowing) && os::file_logical_size(state.fd, &bytes) == 0)
+				stats_->pool_size = bytes;
 			if (os::file_allocated_bytes(state.fd, &bytes) == 0) {
 				stats_->has_file = true;
 				stats_->file_blocks = bytes;
-				stats_->resident = std::min<uint64_t>(bytes, header.size);
+				stats_->resident = std::min<uint64_t>(bytes, stats_->pool_size);
 			}
 		} else if (header.flags & kBackingRegion) {
 			uint64_t bytes = 0;
 			// the last page may hold bytes past the pool's end
 			if (os::resident_bytes(pointer_at(header.base), header.size, &bytes) == 0)
-				stats_->resident = std::min<uint64_t>(bytes, header.size);
+				stats_->resident = std::min<uint64_t>(bytes, stats_->pool_size);
 		}
 	}
 

@@ -202,7 +202,7 @@ bool Walk::header_holds() noexcept
 {
 	uintptr_t at = address_of(header_);
 	size_t page = os::page_size();
-	uint32_t backing = record_.flags & (kBackingFile | kBackingDeviceDax | kBackingRegion);
+	uint32_t backing = record_.flags & (kBackingFile | kBackingDeviceDax | kBackingRegion | kGrowing);
 	if (std::memcmp(header_->signature, kHeaderSignature, sizeof(kHeaderSignature)) != 0)
 		return fail(kInvHeader, at, "the header's signature is wrong");
 	if (header_->format_version != kFormatVersion)

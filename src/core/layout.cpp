@@ -6,7 +6,9 @@
 #include <cstring>
 
 #include "core/heap.hpp"
+#include "core/purge.hpp"
 #include "core/span_allocator.hpp"
+#include "libvmem.h"
 #include "platform/os.hpp"
 #include "util/valgrind.hpp"
 
@@ -100,6 +102,13 @@ int layout_init(PoolHeader *header, int fd, bool zero_when_new) noexcept
 	}
 	state->large_bytes = 0;
 	state->large_blocks = 0;
+	state->usage_policy = VMEM_USAGE_POLICY_DEFAULT;
+	state->purge_kind = fd >= 0			       ? purge::kPurgeFile
+			    : (header->flags & kBackingRegion) ? purge::kPurgeRegion
+							       : purge::kPurgeNever;
+	state->region_advice = purge::kAdviceUnprobed;
+	state->purge_pending = 0;
+	state->purge_due_ns = 0;
 	uintptr_t gap_end = slice_address(state, state->first_slice);
 	if (fd >= 0 && layout.gap_start < gap_end) {
 		uintptr_t reserve_from = align_down(layout.gap_start, page);

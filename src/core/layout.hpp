@@ -178,6 +178,14 @@ struct PoolState {
 
 	uint64_t large_bytes;  // bytes in live large blocks' spans
 	uint64_t large_blocks; // live large blocks
+
+	// Giving free slices back (purge.cpp): slices_reserved has a bit per
+	// slice that holds memory or file blocks, free or not.
+	uint8_t usage_policy;  // vmem_usage_policy
+	uint8_t purge_kind;    // purge::PurgeKind: punch the file, advise the region, or never
+	uint8_t region_advice; // purge::RegionAdvice: how a region's memory goes back
+	uint8_t purge_pending; // DEFAULT: free slices hold memory until purge_due_ns
+	uint64_t purge_due_ns;
 };
 
 // Where a pool's tables lie: a function of its header alone, so the

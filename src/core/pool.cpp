@@ -2,10 +2,14 @@
 // pool.cpp -- creating and deleting pools: mapping, header, directory entry.
 #include "core/pool.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
 #include "core/layout.hpp"
+#include "core/purge.hpp"
+#include "core/thread_cache.hpp"
+#include "libvmem.h"
 #include "core/pool_directory.hpp"
 #include "platform/os.hpp"
 #include "util/bits.hpp"
@@ -149,7 +153,9 @@ PoolHeader *finish_creation(uintptr_t base, size_t size, uint32_t flags, const c
 
 } // namespace
 
-PoolHeader *create_in_directory(const char *dir, size_t size) noexcept
+namespace {
+
+PoolHeader *create_file_pool(const char *dir, size_t size, bool growing) noexcept
 {
 	size_t page = os::page_size();
 	if (rounding_overflows(size, page) || align_up(size, page) > static_cast<uint64_t>(INT64_MAX)) {
@@ -165,7 +171,9 @@ PoolHeader *create_in_directory(const char *dir, size_t size) noexcept
 	}
 	// The file's logical size only: blocks are allocated as the heap
 	// first uses them, so a 1 TiB pool costs no disk until it is used.
-	if (int err = os::file_set_size(steps.fd, pool_size); err != 0) {
+	// A growing pool's file keeps only what was reserved: reserving
+	// (fallocate) past its end extends it.
+	if (int err = growing ? 0 : os::file_set_size(steps.fd, pool_size); err != 0) {
 		steps.undo();
 		VMEM_FAIL(err, "ftruncate: %s", std::strerror(err));
 		return nullptr;
@@ -185,7 +193,38 @@ PoolHeader *create_in_directory(const char *dir, size_t size) noexcept
 	}
 	steps.mapping = addr;
 	steps.mapping_size = pool_size;
-	return finish_creation(address_of(addr), pool_size, kBackingFile, dir, steps);
+	return finish_creation(address_of(addr), pool_size, kBackingFile | (growing ? kGrowing : 0u), dir,
+			       steps);
+}
+
+} // namespace
+
+PoolHeader *create_in_directory(const char *dir, size_t size) noexcept
+{
+	return create_file_pool(dir, size, false);
+}
+
+PoolHeader *create_growing(const char *dir) noexcept
+{
+	os::PathKind kind;
+	if (int err = os::classify_path(dir, &kind); err != 0) {
+		VMEM_FAIL(err, "%s: %s", dir, std::strerror(err));
+		return nullptr;
+	}
+	if (kind == os::PathKind::device_dax)
+		return create_on_device_dax(dir, VMEM_MIN_POOL); // the whole device, as always
+	if (kind == os::PathKind::other_chardev) {
+		VMEM_FAIL(EINVAL, "%s is a character device but not device DAX", dir);
+		return nullptr;
+	}
+	uint64_t capacity = 0;
+	if (int err = os::file_system_size(dir, &capacity); err != 0) {
+		VMEM_FAIL(err, "%s: %s", dir, std::strerror(err));
+		return nullptr;
+	}
+	uint64_t size =
+	    std::clamp<uint64_t>(align_up(capacity, kMappingAlignment), VMEM_MIN_POOL, kGrowingMax);
+	return create_file_pool(dir, size, true);
 }
 
 PoolHeader *create_on_device_dax(const char *device, size_t size) noexcept
@@ -239,6 +278,42 @@ PoolHeader *create_in_region(void *addr, size_t size) noexcept
 	}
 	CreationSteps steps; // the caller owns the memory: nothing to map or undo
 	return finish_creation(base, size, kBackingRegion, nullptr, steps);
+}
+
+uintptr_t pool_holding(uintptr_t address) noexcept
+{
+	uint32_t id = directory::find(address);
+	return id != 0 ? directory::entry(id).base.load(std::memory_order_acquire) : 0;
+}
+
+bool with_live_pool(uintptr_t handle, void (*fn)(PoolHeader *, void *), void *arg) noexcept
+{
+	directory::lock();
+	bool live = directory::find_by_base(handle) != 0;
+	if (live)
+		fn(header_of_handle(handle, os::page_size()), arg);
+	directory::unlock();
+	return live;
+}
+
+void set_usage_policy(PoolHeader *header, unsigned policy) noexcept
+{
+	PoolState *state = state_of(header);
+	LockGuard guard(state->lock);
+	state->usage_policy = static_cast<uint8_t>(policy);
+	if (policy == VMEM_USAGE_POLICY_CONSERVATIVE)
+		purge::purge_all(state);
+}
+
+uint64_t purge_now(PoolHeader *header) noexcept
+{
+	PoolState *state = state_of(header);
+	// the calling thread's empty pages (and abandoned empty ones) first:
+	// their slices join the free spans
+	if (ThreadHeap *heap = existing_thread_heap(handle_of(header), header))
+		heap_release_empty_pages(state, heap);
+	LockGuard guard(state->lock);
+	return purge::purge_all(state);
 }
 
 bool destroy(uintptr_t base) noexcept

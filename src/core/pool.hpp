@@ -30,6 +30,15 @@ struct PoolRecord {
 // A pool in a new unnamed file in `dir`, `size` bytes (at least VMEM_MIN_POOL).
 PoolHeader *create_in_directory(const char *dir, size_t size) noexcept;
 
+// A growing pool in a new unnamed file in `dir` (or, for a device DAX,
+// the whole device): address space for the size of dir's file system
+// (at least VMEM_MIN_POOL, at most kGrowingMax) is mapped once; the file
+// starts with the head pages and grows as slices and tables are first
+// used, so the pool's base and tables never move and allocation fails
+// (ENOMEM) only when the file system is full.
+inline constexpr uint64_t kGrowingMax = uint64_t{16} << 40; // 16 TiB
+PoolHeader *create_growing(const char *dir) noexcept;
+
 // A pool on the whole device DAX `device`, which must hold at least `size` bytes.
 PoolHeader *create_on_device_dax(const char *device, size_t size) noexcept;
 
@@ -38,6 +47,22 @@ PoolHeader *create_in_region(void *addr, size_t size) noexcept;
 
 // Deletes the live pool whose handle is `base`; false (EINVAL) when there is none.
 bool destroy(uintptr_t base) noexcept;
+
+// The handle of the live pool whose range holds `address`, or 0.  Reads
+// only the pool directory: an address in no pool is never dereferenced.
+uintptr_t pool_holding(uintptr_t address) noexcept;
+
+// Runs fn(header, arg) for the live pool whose handle is `handle`, holding
+// the directory's mutex (so the pool cannot be deleted meanwhile); false,
+// without reading through the handle, when there is no such pool.
+bool with_live_pool(uintptr_t handle, void (*fn)(PoolHeader *, void *), void *arg) noexcept;
+
+// Sets the pool's usage policy; switching to CONSERVATIVE purges at once.
+void set_usage_policy(PoolHeader *header, unsigned policy) noexcept;
+
+// Gives back the calling thread's empty pages and every free slice's
+// memory or file blocks now; the bytes given back.
+uint64_t purge_now(PoolHeader *header) noexcept;
 
 inline uintptr_t handle_of(const PoolHeader *header) noexcept
 {

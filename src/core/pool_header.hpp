@@ -22,6 +22,7 @@ enum PoolFlags : uint32_t {
 	kBackingFile = 1u << 0,	     // an unnamed temporary file, fd kept
 	kBackingDeviceDax = 1u << 1, // a whole device DAX device
 	kBackingRegion = 1u << 2,    // memory the caller mapped
+	kGrowing = 1u << 3,	     // a file pool whose file grows as slices are first used
 };
 
 struct PoolHeader {

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <new>
 
+#include "core/purge.hpp"
 #include "platform/os.hpp"
 #include "util/valgrind.hpp"
 
@@ -87,9 +88,13 @@ uint64_t bit_run(unsigned start, unsigned length) noexcept
 // none yet, one fallocate per run of such slices in a segment.  Slice by
 // slice, not a segment at a time: on tmpfs reserving is allocating (and
 // zeroing) memory, so a pool pays only for the slices it hands out.
+//
+// In a region the bits say which slices hold memory (purge.cpp gives
+// that back); a device DAX pool keeps none.
 int reserve_data(PoolState *state, uint32_t first, uint32_t count) noexcept
 {
-	if (state->fd < 0)
+	bool file = state->fd >= 0;
+	if (!file && state->purge_kind != purge::kPurgeRegion)
 		return 0;
 	uint32_t end = first + count;
 	for (uint32_t seg = segment_of(first); seg <= segment_of(end - 1); seg++) {
@@ -97,8 +102,10 @@ int reserve_data(PoolState *state, uint32_t first, uint32_t count) noexcept
 		uint32_t lo = first > seg_first ? first - seg_first : 0;
 		uint32_t hi = end < seg_first + kSlicesPerSegment ? end - seg_first : kSlicesPerSegment;
 		if (!(state->segment_states[seg] & kSegmentReservedWordReady)) {
-			if (int err = reserve_page_holding(state, address_of(&state->slices_reserved[seg])))
-				return err;
+			if (file)
+				if (int err =
+					reserve_page_holding(state, address_of(&state->slices_reserved[seg])))
+					return err;
 			state->segment_states[seg] |= kSegmentReservedWordReady;
 		}
 		uint64_t wanted = bit_run(lo, hi - lo);
@@ -106,9 +113,11 @@ int reserve_data(PoolState *state, uint32_t first, uint32_t count) noexcept
 		while (missing != 0) {
 			unsigned run_start = static_cast<unsigned>(std::countr_zero(missing));
 			unsigned run_length = static_cast<unsigned>(std::countr_one(missing >> run_start));
-			int err = os::file_reserve(
-			    state->fd, slice_address(state, seg_first + run_start) - state->pool_base,
-			    uint64_t{run_length} << kSliceShift);
+			int err = file ? os::file_reserve(state->fd,
+							  slice_address(state, seg_first + run_start) -
+							      state->pool_base,
+							  uint64_t{run_length} << kSliceShift)
+				       : 0;
 			if (err != 0)
 				return err;
 			uint64_t run = bit_run(run_start, run_length);
@@ -236,6 +245,7 @@ int init(PoolState *state) noexcept
 
 uint32_t allocate(PoolState *state, uint32_t count, size_t alignment, int *err) noexcept
 {
+	purge::on_slow_path(state);
 	uint32_t span_count = 0;
 	uint32_t first = find_fit(state, count, alignment, &span_count);
 	if (first == 0) {
@@ -290,6 +300,8 @@ void release(PoolState *state, uint32_t first, uint32_t count) noexcept
 		}
 	}
 	insert_free(state, first, count);
+	purge::on_release(state, first, count);
+	purge::on_slow_path(state);
 }
 
 bool grow_in_place(PoolState *state, uint32_t first, uint32_t count, uint32_t new_count) noexcept

@@ -15,6 +15,7 @@
 #include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
@@ -148,6 +149,57 @@ int file_allocated_bytes(int fd, uint64_t *bytes) noexcept
 	return 0;
 }
 
+int file_punch(int fd, uint64_t offset, uint64_t length) noexcept
+{
+	if (offset > static_cast<uint64_t>(INT64_MAX) || length > static_cast<uint64_t>(INT64_MAX) - offset)
+		return EFBIG;
+	while (fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(offset),
+			 static_cast<off_t>(length)) != 0) {
+		if (errno != EINTR)
+			return errno;
+	}
+	return 0;
+}
+
+int advise(void *addr, size_t size, Advice advice) noexcept
+{
+	int how = advice == Advice::remove ? MADV_REMOVE : MADV_DONTNEED;
+	return madvise(addr, size, how) == 0 ? 0 : errno;
+}
+
+int probe_dax(const char *dir) noexcept
+{
+	struct stat st;
+	if (stat(dir, &st) != 0)
+		return errno;
+	if (!S_ISDIR(st.st_mode))
+		return ENOTDIR;
+	int fd = -1;
+	const char *failed_call = nullptr;
+	if (int err = open_tmpfile(dir, &fd, &failed_call))
+		return err;
+	size_t page = page_size();
+	int err = file_set_size(fd, page);
+	if (err == 0) {
+		// MAP_SHARED_VALIDATE refuses MAP_SYNC where the file system
+		// cannot keep the mapping's pages out of the page cache
+		void *p = mmap(nullptr, page, PROT_READ | PROT_WRITE, MAP_SHARED_VALIDATE | MAP_SYNC, fd, 0);
+		if (p == MAP_FAILED)
+			err = errno == EOPNOTSUPP || errno == EINVAL ? EOPNOTSUPP : errno;
+		else
+			munmap(p, page);
+	}
+	close(fd);
+	return err;
+}
+
+uint64_t coarse_now_ns() noexcept
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return static_cast<uint64_t>(ts.tv_sec) * 1000000000u + static_cast<uint64_t>(ts.tv_nsec);
+}
+
 int resident_bytes(const void *addr, size_t size, uint64_t *bytes) noexcept
 {
 	size_t page = page_size();
@@ -163,6 +215,24 @@ int resident_bytes(const void *addr, size_t size, uint64_t *bytes) noexcept
 		done += chunk;
 	}
 	*bytes = total;
+	return 0;
+}
+
+int file_logical_size(int fd, uint64_t *bytes) noexcept
+{
+	struct stat st;
+	if (fstat(fd, &st) != 0)
+		return errno;
+	*bytes = static_cast<uint64_t>(st.st_size);
+	return 0;
+}
+
+int file_system_size(const char *dir, uint64_t *bytes) noexcept
+{
+	struct statvfs vfs;
+	if (statvfs(dir, &vfs) != 0)
+		return errno;
+	*bytes = static_cast<uint64_t>(vfs.f_blocks) * vfs.f_frsize;
 	return 0;
 }
 

@@ -57,6 +57,32 @@ int file_reserve(int fd, uint64_t offset, uint64_t length) noexcept;
 // Bytes of file blocks allocated to the file (st_blocks * 512).
 int file_allocated_bytes(int fd, uint64_t *bytes) noexcept;
 
+// The file's logical size (st_size).
+int file_logical_size(int fd, uint64_t *bytes) noexcept;
+
+// The size of the file system holding `dir`, in bytes (statvfs).
+int file_system_size(const char *dir, uint64_t *bytes) noexcept;
+
+// Frees the file blocks of [offset, offset + length), which then read as
+// zero; the file's size stays (fallocate PUNCH_HOLE | KEEP_SIZE).
+int file_punch(int fd, uint64_t offset, uint64_t length) noexcept;
+
+// How free memory of a region the caller mapped goes back to the system.
+enum class Advice {
+	remove,	   // MADV_REMOVE: shared memory and file mappings (their blocks too)
+	dont_need, // MADV_DONTNEED: private mappings
+};
+// Gives [addr, addr + size) (page-aligned) back with `advice`.  0 or an errno
+// (EINVAL when the advice does not apply to the mapping).
+int advise(void *addr, size_t size, Advice advice) noexcept;
+
+// Whether files in `dir` can be mapped with MAP_SYNC (DAX): 0, or ENOENT,
+// ENOTDIR, EACCES... for the directory, EOPNOTSUPP when it lacks DAX.
+int probe_dax(const char *dir) noexcept;
+
+// A monotonic clock in nanoseconds, cheap (coarse: a few ms of resolution).
+uint64_t coarse_now_ns() noexcept;
+
 void close_fd(int fd) noexcept;
 
 // Bytes of [addr, addr + size) (page-aligned) that are resident in memory
