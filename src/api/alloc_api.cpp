@@ -42,16 +42,23 @@ void *copy_of(VMEM *vmp, const void *source, size_t bytes) noexcept
 	return copy;
 }
 
-// The pool calls that accept a NULL pool find it from the pointer; a
-// pointer in no live pool is refused (EINVAL) without being read.
-uintptr_t pool_for(VMEM *vmp, const void *ptr) noexcept
+// The pool of `ptr` for a call given a NULL pool; 0 (EINVAL) for a pointer
+// in no live pool, which is not read.  Out of line: the calls that name
+// their pool must not pay for it.
+__attribute__((noinline)) uintptr_t pool_of_pointer(const void *ptr) noexcept
 {
-	if (vmp != nullptr)
-		return address_of(vmp);
 	uintptr_t handle = core::pool_holding(address_of(ptr));
 	if (handle == 0)
 		VMEM_FAIL(EINVAL, "pointer %p is in no live pool", ptr);
 	return handle;
+}
+
+// The pool calls that accept a NULL pool find it from the pointer.
+inline uintptr_t pool_for(VMEM *vmp, const void *ptr) noexcept
+{
+	if (__builtin_expect(vmp != nullptr, true))
+		return address_of(vmp);
+	return pool_of_pointer(ptr);
 }
 
 } // namespace
@@ -68,12 +75,25 @@ VMEM_EXPORT void *vmem_malloc(VMEM *vmp, size_t size)
 	return core::pool_malloc(address_of(vmp), size);
 }
 
+namespace {
+
+// vmem_free(NULL, ptr), whole and out of line, so that a free naming its
+// pool keeps no register across a call.
+__attribute__((noinline)) void free_in_pool_of(void *ptr) noexcept
+{
+	if (uintptr_t handle = pool_of_pointer(ptr))
+		core::pool_free(handle, ptr);
+}
+
+} // namespace
+
 VMEM_EXPORT void vmem_free(VMEM *vmp, void *ptr)
 {
 	if (ptr == nullptr)
 		return;
-	if (uintptr_t handle = pool_for(vmp, ptr))
-		core::pool_free(handle, ptr);
+	if (__builtin_expect(vmp == nullptr, false))
+		return free_in_pool_of(ptr);
+	core::pool_free(address_of(vmp), ptr);
 }
 
 VMEM_EXPORT void *vmem_calloc(VMEM *vmp, size_t nmemb, size_t size)

@@ -4,6 +4,7 @@
 
 #include <cstring>
 
+#include "core/purge.hpp"
 #include "core/span_allocator.hpp"
 
 namespace vmem::core {
@@ -496,6 +497,7 @@ ThreadHeap *heap_create(PoolState *state, uint32_t thread, uint64_t pool_cookie)
 
 void *heap_malloc_generic(PoolState *state, ThreadHeap *heap, size_t size) noexcept
 {
+	purge::on_heap_slow_path(state);
 	if (heap->delayed_free.load(std::memory_order_relaxed) != 0)
 		process_delayed(state, heap);
 	if (heap->remote.count != 0)

@@ -107,8 +107,8 @@ int layout_init(PoolHeader *header, int fd, bool zero_when_new) noexcept
 			    : (header->flags & kBackingRegion) ? purge::kPurgeRegion
 							       : purge::kPurgeNever;
 	state->region_advice = purge::kAdviceUnprobed;
-	state->purge_pending = 0;
-	state->purge_due_ns = 0;
+	state->purge_pending.store(0, std::memory_order_relaxed);
+	state->purge_due_ns.store(0, std::memory_order_relaxed);
 	uintptr_t gap_end = slice_address(state, state->first_slice);
 	if (fd >= 0 && layout.gap_start < gap_end) {
 		uintptr_t reserve_from = align_down(layout.gap_start, page);

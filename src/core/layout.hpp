@@ -184,8 +184,10 @@ struct PoolState {
 	uint8_t usage_policy;  // vmem_usage_policy
 	uint8_t purge_kind;    // purge::PurgeKind: punch the file, advise the region, or never
 	uint8_t region_advice; // purge::RegionAdvice: how a region's memory goes back
-	uint8_t purge_pending; // DEFAULT: free slices hold memory until purge_due_ns
-	uint64_t purge_due_ns;
+	// DEFAULT: free slices hold memory until purge_due_ns.  Written under
+	// the lock, read without it by the heaps' malloc slow path.
+	std::atomic<uint8_t> purge_pending;
+	std::atomic<uint64_t> purge_due_ns;
 };
 
 // Where a pool's tables lie: a function of its header alone, so the

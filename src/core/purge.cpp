@@ -8,6 +8,7 @@
 #include "libvmem.h"
 #include "platform/os.hpp"
 #include "util/bits.hpp"
+#include "util/mutex.hpp"
 
 namespace vmem::core::purge {
 
@@ -93,7 +94,7 @@ uint64_t purge_all(PoolState *state) noexcept
 	for (unsigned bin = 0; bin < kFreeSpanBins; bin++)
 		for (uint32_t s = state->free_bins[bin]; s != 0; s = state->descriptors[s].next)
 			given += purge_span(state, s, state->descriptors[s].slice_count);
-	state->purge_pending = 0;
+	state->purge_pending.store(0, std::memory_order_relaxed);
 	return given;
 }
 
@@ -105,16 +106,34 @@ void on_release(PoolState *state, uint32_t first, uint32_t count) noexcept
 		purge_span(state, first, count);
 		return;
 	}
-	if (!state->purge_pending) {
-		state->purge_pending = 1;
-		state->purge_due_ns = os::coarse_now_ns() + kPurgeDelayNs;
+	if (!state->purge_pending.load(std::memory_order_relaxed)) {
+		state->purge_due_ns.store(os::coarse_now_ns() + kPurgeDelayNs, std::memory_order_relaxed);
+		state->purge_pending.store(1, std::memory_order_relaxed);
 	}
 }
 
+namespace {
+
+bool purge_due(const PoolState *state) noexcept
+{
+	return state->purge_pending.load(std::memory_order_relaxed) &&
+	       os::coarse_now_ns() >= state->purge_due_ns.load(std::memory_order_relaxed);
+}
+
+} // namespace
+
 void on_slow_path(PoolState *state) noexcept
 {
-	if (state->purge_pending && os::coarse_now_ns() >= state->purge_due_ns)
+	if (purge_due(state))
 		purge_all(state);
+}
+
+void on_heap_slow_path(PoolState *state) noexcept
+{
+	if (!purge_due(state))
+		return;
+	LockGuard guard(state->lock);
+	on_slow_path(state); // another thread may have purged meanwhile
 }
 
 } // namespace vmem::core::purge

@@ -10,7 +10,7 @@
 // first free leaves a purge due kPurgeDelayNs later, and the next slow
 // path after that (a span freed or taken) purges every free span.  There
 // is no thread of our own.  Device DAX pools are not purged.  Everything
-// here runs under PoolState::lock.
+// here but on_heap_slow_path runs under PoolState::lock.
 #pragma once
 
 #include <cstddef>
@@ -38,8 +38,12 @@ enum RegionAdvice : uint8_t {
 // The span [first, first + count) was just freed (merged into a free span).
 void on_release(PoolState *state, uint32_t first, uint32_t count) noexcept;
 
-// A slow path ran: purges when a DEFAULT purge is due.
+// A slow path ran under the pool lock: purges when a DEFAULT purge is due.
 void on_slow_path(PoolState *state) noexcept;
+
+// A heap's malloc slow path (no lock held): takes the lock and purges when
+// a DEFAULT purge is due, so pools whose spans stay put still purge.
+void on_heap_slow_path(PoolState *state) noexcept;
 
 // Purges every free span now; the bytes given back.
 uint64_t purge_all(PoolState *state) noexcept;

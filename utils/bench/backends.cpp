@@ -119,6 +119,15 @@ public:
 	{
 		return vmem_check(vmp_);
 	}
+	bool purge() override
+	{
+		vmem_purge(vmp_);
+		return true;
+	}
+	bool set_conservative() override
+	{
+		return vmem_set_usage_policy(vmp_, VMEM_USAGE_POLICY_CONSERVATIVE) == 0;
+	}
 	VMEM *vmp_;
 };
 

@@ -34,6 +34,11 @@ public:
 	{
 		return false;
 	}
+	// Switches the heap to giving free memory back at once; false if it cannot.
+	virtual bool set_conservative()
+	{
+		return false;
+	}
 	// Checks the heap's consistency where the allocator can; -1 if it cannot.
 	virtual int check()
 	{
