@@ -99,6 +99,11 @@ const char *pool_kind(uint32_t backing) noexcept
 	return "region";
 }
 
+const char *policy_name(unsigned policy) noexcept
+{
+	return policy == VMEM_USAGE_POLICY_CONSERVATIVE ? "conservative" : "default";
+}
+
 unsigned long long ull(uint64_t v) noexcept
 {
 	return static_cast<unsigned long long>(v);
@@ -127,7 +132,7 @@ void print_text(Printer &out, uintptr_t handle, const PoolStats &s, const Report
 		out.put("  segment size      %zu\n", kSegmentSize);
 		out.put("  slices            %llu\n", ull(s.slices));
 		out.put("  segments          %llu\n", ull(s.segments));
-		out.put("  usage policy      default\n");
+		out.put("  usage policy      %s\n", policy_name(s.usage_policy));
 	}
 	if (o.totals) {
 		out.put("Totals (bytes)\n");
@@ -185,9 +190,10 @@ void print_json(Printer &out, const PoolStats &s, const ReportOptions &o) noexce
 	if (o.general) {
 		out.put("\"general\":{\"library_version\":\"%d.%d\",\"pool_kind\":\"%s\",\"pool_size\":%llu,"
 			"\"slice_size\":%zu,\"segment_size\":%zu,\"slices\":%llu,\"segments\":%llu,"
-			"\"usage_policy\":\"default\"}",
+			"\"usage_policy\":\"%s\"}",
 			VMEM_MAJOR_VERSION, VMEM_MINOR_VERSION, pool_kind(s.backing), ull(s.pool_size),
-			kSliceSize, kSegmentSize, ull(s.slices), ull(s.segments));
+			kSliceSize, kSegmentSize, ull(s.slices), ull(s.segments),
+			policy_name(s.usage_policy));
 		sep = ",";
 	}
 	if (o.totals) {

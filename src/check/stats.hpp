@@ -37,6 +37,7 @@ struct PoolStats {
 	uint64_t pool_size;
 	uint64_t slices;
 	uint64_t segments;
+	unsigned usage_policy; // vmem_usage_policy
 	// totals
 	uint64_t allocated;
 	uint64_t active;

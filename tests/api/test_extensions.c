@@ -331,6 +331,14 @@ static void conservative_policy_purges_at_once(void **state)
 	remove_test_dir(dir);
 }
 
+static char printed[65536];
+
+static void capture_print(const char *s)
+{
+	size_t used = strlen(printed);
+	snprintf(printed + used, sizeof(printed) - used, "%s", s);
+}
+
 static void switching_policy_on_a_live_pool(void **state)
 {
 	(void)state;
@@ -340,6 +348,12 @@ static void switching_policy_on_a_live_pool(void **state)
 	assert_true(file_blocks(dir) > peak / 2);
 	assert_int_equal(vmem_set_usage_policy(vmp, VMEM_USAGE_POLICY_CONSERVATIVE), 0);
 	assert_true(file_blocks(dir) <= peak / 50); /* switching purged */
+	/* the report names the policy in force */
+	vmem_set_funcs(NULL, NULL, NULL, NULL, capture_print);
+	printed[0] = '\0';
+	vmem_stats_print(vmp, "J");
+	vmem_set_funcs(NULL, NULL, NULL, NULL, NULL);
+	assert_non_null(strstr(printed, "\"usage_policy\":\"conservative\""));
 	assert_int_equal(vmem_set_usage_policy(vmp, (enum vmem_usage_policy)5), EINVAL);
 	assert_int_equal(vmem_set_usage_policy(NULL, VMEM_USAGE_POLICY_DEFAULT), EINVAL);
 	errno = 0;

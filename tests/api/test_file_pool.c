@@ -62,6 +62,7 @@ static void size_rounds_up_to_a_page(void **state)
 {
 	VMEM *vmp = vmem_create(*state, VMEM_MIN_POOL + 1);
 	assert_non_null(vmp);
+	assert_int_equal(vmem_check(vmp), 1);
 	vmem_delete(vmp);
 }
 
@@ -123,8 +124,10 @@ static void hundred_pools_leave_nothing_behind(void **state)
 	for (int i = 0; i < N; i++)
 		for (int j = i + 1; j < N; j++)
 			assert_true(pools[i] != pools[j]);
-	for (int i = N - 1; i >= 0; i--)
+	for (int i = N - 1; i >= 0; i--) {
+		assert_int_equal(vmem_check(pools[i]), 1);
 		vmem_delete(pools[i]);
+	}
 	assert_int_equal(count_open_fds(), fds);
 	assert_int_equal(count_mappings(), maps);
 	assert_int_equal(count_dir_entries(*state), 0);
@@ -134,6 +137,7 @@ static void delete_twice_is_an_error_not_a_crash(void **state)
 {
 	VMEM *vmp = vmem_create(*state, VMEM_MIN_POOL);
 	assert_non_null(vmp);
+	assert_int_equal(vmem_check(vmp), 1);
 	vmem_delete(vmp);
 	errno = 0;
 	vmem_delete(vmp); /* the mapping is gone: the handle must not be read */
@@ -151,11 +155,13 @@ static void allocation_through_a_deleted_pool_is_refused(void **state)
 	assert_non_null(other);
 	vmem_free(gone, vmem_malloc(gone, 32));
 	vmem_free(other, vmem_malloc(other, 32)); /* the thread's last pool is another one */
+	assert_int_equal(vmem_check(gone), 1);
 	vmem_delete(gone);
 	errno = 0;
 	assert_null(vmem_malloc(gone, 32)); /* unmapped: must not be read */
 	assert_int_equal(errno, EINVAL);
 	assert_non_null(strstr(vmem_errormsg(), "invalid pool handle"));
+	assert_int_equal(vmem_check(other), 1);
 	vmem_delete(other);
 }
 
@@ -180,6 +186,7 @@ static void interior_pointer_is_not_a_handle(void **state)
 	errno = 0;
 	vmem_delete((VMEM *)((char *)vmp + 8192));
 	assert_int_equal(errno, EINVAL);
+	assert_int_equal(vmem_check(vmp), 1);
 	errno = 0;
 	vmem_delete(vmp); /* the pool survived the bad call */
 	assert_int_equal(errno, 0);
