@@ -41,7 +41,7 @@ same() {
 	fi
 }
 
-echo "1..13"
+echo "1..17"
 
 python=/usr/bin/python3
 same "python3" env PYTHONMALLOC=malloc $python -c '
@@ -89,3 +89,87 @@ if env VMMALLOC_POOL_DIR="$tmp" VMMALLOC_POOL_SIZE=1G LD_PRELOAD="$lib" /bin/ech
 else
 	not_ok "suffixed sizes accepted"
 fi
+
+# A library loaded with RTLD_DEEPBIND binds malloc to the C library's own:
+# its blocks reach our free, realloc and malloc_usable_size, which must hand
+# them back to the C library (the original crashed here).  And fork: parent
+# and child both allocate afterwards, each in its own copy of the pool.
+cc=${CC:-cc}
+cat >"$tmp/deep.c" <<'C'
+#include <stdlib.h>
+#include <string.h>
+char *deep_strdup(const char *s) { char *p = malloc(strlen(s) + 1); return strcpy(p, s); }
+void deep_free(void *p) { free(p); }
+C
+cat >"$tmp/main.c" <<'C'
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <malloc.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+static int exercise(int seed)
+{
+	char *blocks[2000];
+	for (int i = 0; i < 2000; i++) {
+		blocks[i] = malloc(16 + (i * 37 + seed) % 3000);
+		memset(blocks[i], (i + seed) & 0xff, 16);
+	}
+	int bad = 0;
+	for (int i = 0; i < 2000; i++) {
+		bad += blocks[i][15] != (char)((i + seed) & 0xff);
+		free(blocks[i]);
+	}
+	return bad;
+}
+int main(int argc, char **argv)
+{
+	if (strcmp(argv[1], "deepbind") == 0) {
+		void *lib = dlopen(argv[2], RTLD_NOW | RTLD_DEEPBIND);
+		if (lib == NULL) { printf("dlopen: %s\n", dlerror()); return 2; }
+		char *(*dup)(const char *) = (char *(*)(const char *))dlsym(lib, "deep_strdup");
+		void (*dfree)(void *) = (void (*)(void *))dlsym(lib, "deep_free");
+		char *a = dup("from the library"), *b = dup("another"), *c = dup("third");
+		size_t usable = malloc_usable_size(a);          /* ours, on a C-library block */
+		char *grown = realloc(b, 100000);               /* ours, on a C-library block */
+		free(a);                                        /* ours */
+		dfree(dup("the library frees its own"));        /* the C library's free, its block */
+		free(grown);
+		free(c);
+		printf("deepbind ok %d %s\n", usable >= 17, "done");
+		return 0;
+	}
+	char *before = strdup("made before fork");
+	pid_t pid = fork();
+	if (pid == 0)
+		_exit(exercise(1) == 0 && strcmp(before, "made before fork") == 0 ? 0 : 1);
+	int bad = exercise(2);
+	int status = 0;
+	waitpid(pid, &status, 0);
+	printf("fork ok %d %d\n", bad == 0, WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	free(before);
+	return 0;
+}
+C
+if ! "$cc" -shared -fPIC -o "$tmp/libdeep.so" "$tmp/deep.c" 2>"$tmp/cc.err" ||
+	! "$cc" -o "$tmp/main" "$tmp/main.c" -ldl 2>>"$tmp/cc.err"; then
+	skip "RTLD_DEEPBIND library" "no C compiler: $(head -1 "$tmp/cc.err")"
+	skip "fork, default mode" "no C compiler"
+	skip "fork, VMMALLOC_FORK=0" "no C compiler"
+	skip "fork, VMMALLOC_FORK=1" "no C compiler"
+	exit 0
+fi
+out=$(preloaded "$tmp/main" deepbind "$tmp/libdeep.so" 2>&1)
+[ "$out" = "deepbind ok 1 done" ] && ok "RTLD_DEEPBIND library: C-library blocks go back to the C library" ||
+	not_ok "RTLD_DEEPBIND library" "$out"
+for mode in default 0 1; do
+	if [ "$mode" = default ]; then
+		out=$(preloaded "$tmp/main" fork 2>&1)
+	else
+		out=$(preloaded env VMMALLOC_FORK=$mode "$tmp/main" fork 2>&1)
+	fi
+	[ "$out" = "fork ok 1 1" ] && ok "fork, mode $mode: parent and child both allocate" ||
+		not_ok "fork, mode $mode" "$out"
+done
