@@ -41,7 +41,7 @@ same() {
 	fi
 }
 
-echo "1..17"
+echo "1..18"
 
 python=/usr/bin/python3
 same "python3" env PYTHONMALLOC=malloc $python -c '
@@ -159,6 +159,7 @@ if ! "$cc" -shared -fPIC -o "$tmp/libdeep.so" "$tmp/deep.c" 2>"$tmp/cc.err" ||
 	skip "fork, default mode" "no C compiler"
 	skip "fork, VMMALLOC_FORK=0" "no C compiler"
 	skip "fork, VMMALLOC_FORK=1" "no C compiler"
+	skip "threaded C++ program" "no C compiler"
 	exit 0
 fi
 out=$(preloaded "$tmp/main" deepbind "$tmp/libdeep.so" 2>&1)
@@ -173,3 +174,39 @@ for mode in default 0 1; do
 	[ "$out" = "fork ok 1 1" ] && ok "fork, mode $mode: parent and child both allocate" ||
 		not_ok "fork, mode $mode" "$out"
 done
+
+# a threaded C++ program: new/delete and the standard containers in 4 threads
+cat >"$tmp/threads.cpp" <<'CXX'
+#include <cstdio>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+int main()
+{
+	std::vector<unsigned long> sums(4);
+	std::vector<std::thread> threads;
+	for (int t = 0; t < 4; t++)
+		threads.emplace_back([t, &sums] {
+			std::map<int, std::string> m;
+			std::vector<std::unique_ptr<int[]>> arrays;
+			for (int i = 0; i < 200000; i++) {
+				m[i % 5000] = std::to_string(i * (t + 1));
+				arrays.emplace_back(new int[1 + i % 64]());
+				if (arrays.size() > 1000)
+					arrays.erase(arrays.begin(), arrays.begin() + 500);
+			}
+			for (auto &kv : m)
+				sums[t] += kv.second.size() + static_cast<unsigned long>(kv.first);
+		});
+	for (auto &thread : threads)
+		thread.join();
+	std::printf("%lu %lu %lu %lu\n", sums[0], sums[1], sums[2], sums[3]);
+}
+CXX
+if ${CXX:-c++} -O1 -pthread -o "$tmp/threads" "$tmp/threads.cpp" 2>"$tmp/cxx.err"; then
+	same "threaded C++ program" "$tmp/threads"
+else
+	skip "threaded C++ program" "no C++ compiler: $(head -1 "$tmp/cxx.err")"
+fi
