@@ -8,16 +8,21 @@
 // heaps.  So before the first fork it is remapped copy-on-write (private)
 // over the same file: each process then has its own pool, starting from the
 // same contents.  Device DAX cannot be mapped privately; such pools stay
-// shared and must be used by one of the two processes only.
+// shared and must be used by one of the two processes only.  A pool's
+// fork mode (libvmmalloc's VMMALLOC_FORK) can ask instead for nothing
+// (shared), or for a copy of the pool in a new file that the child maps in
+// place of the parent's (made before the fork, adopted in the child).
 #include "core/fork.hpp"
 
 #include <cstring>
+#include <utility>
 #include <pthread.h>
 
 #include "core/layout.hpp"
 #include "core/pool.hpp"
 #include "core/pool_directory.hpp"
 #include "platform/os.hpp"
+#include "util/bits.hpp"
 #include "util/log.hpp"
 
 namespace vmem::core {
@@ -39,27 +44,106 @@ void unlock_pool(PoolRecord *record, void *) noexcept
 	state_of_record(record)->lock.unlock();
 }
 
-void make_private(PoolRecord *record, void *) noexcept
+void make_private(PoolRecord *record) noexcept
 {
-	if (!(record->flags & kBackingFile) || record->private_mapping)
+	if (record->private_mapping)
 		return;
 	if (int err = os::remap_file_private(record->mapping, record->mapping_size, record->fd); err != 0) {
 		VMEM_LOG(log::kErrors, "pool 0x%lx stays shared with the child: %s",
 			 static_cast<unsigned long>(record->base), std::strerror(err));
 		return;
 	}
+	os::protect(pointer_at(record->base), os::page_size(), os::Access::none); // the guard again
 	record->private_mapping = true;
+}
+
+// kForkCopy: a new file in the pool's directory with the pool's bytes (the
+// guard page aside), for the child to map in place of the parent's.
+bool make_copy(PoolRecord *record) noexcept
+{
+	int fd = -1;
+	const char *failed_call = nullptr;
+	if (record->path == nullptr || os::open_tmpfile(record->path, &fd, &failed_call) != 0)
+		return false;
+	void *copy = nullptr;
+	size_t page = os::page_size();
+	if (os::file_set_size(fd, record->mapping_size) != 0 ||
+	    os::map_file_aligned(fd, record->mapping_size, page, &copy) != 0) {
+		os::close_fd(fd);
+		return false;
+	}
+	std::memcpy(static_cast<char *>(copy) + page, pointer_at(record->base + page),
+		    record->mapping_size - page);
+	std::memcpy(copy, kGuardSignature, sizeof(kGuardSignature));
+	os::unmap(copy, record->mapping_size);
+	record->clone_fd = fd;
+	return true;
+}
+
+void prepare_pool(PoolRecord *record, void *) noexcept
+{
+	if (!(record->flags & kBackingFile))
+		return;
+	switch (record->fork_mode) {
+	case kForkShared:
+		return;
+	case kForkCopy:
+		if (!make_copy(record))
+			VMEM_LOG(log::kErrors, "pool 0x%lx: no copy for the child, it is shared",
+				 static_cast<unsigned long>(record->base));
+		return;
+	case kForkCopyElse1:
+		if (!make_copy(record))
+			make_private(record);
+		return;
+	default:
+		make_private(record);
+		return;
+	}
+}
+
+// In the child: the copy replaces the pool's mapping and file.
+void adopt_copy(PoolRecord *record, void *) noexcept
+{
+	if (record->clone_fd < 0)
+		return;
+	int fd = std::exchange(record->clone_fd, -1);
+	if (os::remap_file_shared(record->mapping, record->mapping_size, fd) != 0) {
+		os::close_fd(fd); // the pool stays shared with the parent
+		return;
+	}
+	os::close_fd(record->fd);
+	record->fd = fd;
+	PoolHeader *header = header_of_handle(record->base, os::page_size());
+	header->fd = fd;
+	state_of(header)->fd = fd;
+	os::protect(pointer_at(record->base), os::page_size(), os::Access::none);
+}
+
+// In the parent: the child's copy is the child's.
+void drop_copy(PoolRecord *record, void *) noexcept
+{
+	if (record->clone_fd >= 0)
+		os::close_fd(std::exchange(record->clone_fd, -1));
 }
 
 void before_fork() noexcept
 {
 	directory::lock();
-	directory::for_each_live(make_private, nullptr);
+	directory::for_each_live(prepare_pool, nullptr);
 	directory::for_each_live(lock_pool, nullptr);
 }
 
-void after_fork() noexcept
+void after_fork_in_parent() noexcept
 {
+	directory::for_each_live(drop_copy, nullptr);
+	directory::for_each_live(unlock_pool, nullptr);
+	directory::unlock();
+}
+
+void after_fork_in_child() noexcept
+{
+	directory::for_each_live(adopt_copy, nullptr);
 	directory::for_each_live(unlock_pool, nullptr);
 	directory::unlock();
 }
@@ -68,7 +152,7 @@ void after_fork() noexcept
 
 void install_fork_handlers() noexcept
 {
-	pthread_atfork(before_fork, after_fork, after_fork);
+	pthread_atfork(before_fork, after_fork_in_parent, after_fork_in_child);
 }
 
 } // namespace vmem::core

@@ -65,7 +65,8 @@ PoolRecord *new_record(uintptr_t base, size_t size, const CreationSteps &steps, 
 	auto *record = static_cast<PoolRecord *>(bookkeeping::allocate(sizeof(PoolRecord)));
 	if (record == nullptr)
 		return nullptr;
-	*record = PoolRecord{base, size, steps.mapping, steps.mapping_size, steps.fd, flags, nullptr, false};
+	*record = PoolRecord{base,  size,    steps.mapping, steps.mapping_size, steps.fd,
+			     flags, nullptr, false,	    kForkPrivate,	-1};
 	if (path != nullptr) {
 		record->path = bookkeeping::duplicate(path);
 		if (record->path == nullptr) {
@@ -294,6 +295,16 @@ bool with_live_pool(uintptr_t handle, void (*fn)(PoolHeader *, void *), void *ar
 		fn(header_of_handle(handle, os::page_size()), arg);
 	directory::unlock();
 	return live;
+}
+
+bool set_fork_mode(uintptr_t handle, ForkMode mode) noexcept
+{
+	directory::lock();
+	uint32_t id = directory::find_by_base(handle);
+	if (id != 0)
+		directory::entry(id).record->fork_mode = mode;
+	directory::unlock();
+	return id != 0;
 }
 
 void set_usage_policy(PoolHeader *header, unsigned policy) noexcept

@@ -25,7 +25,20 @@ struct PoolRecord {
 	uint32_t flags;	      // PoolFlags
 	char *path;	      // the directory or device it was created in (nullptr for a region)
 	bool private_mapping; // a file pool remapped copy-on-write before a fork
+	uint8_t fork_mode;    // ForkMode: what a fork does to a file pool
+	int clone_fd;	      // kForkCopy: the child's copy, made before the fork (-1: none)
 };
+
+// What fork(2) does to a file pool (libvmmalloc's VMMALLOC_FORK).
+enum ForkMode : uint8_t {
+	kForkShared = 0,    // nothing: parent and child share the pool (one of them must stop using it)
+	kForkPrivate = 1,   // remapped copy-on-write before the first fork (the default)
+	kForkCopy = 2,	    // the child gets a copy of the pool in a new file
+	kForkCopyElse1 = 3, // kForkCopy, or kForkPrivate when the copy cannot be made
+};
+
+// Sets the fork mode of the live pool `handle`; false when there is none.
+bool set_fork_mode(uintptr_t handle, ForkMode mode) noexcept;
 
 // A pool in a new unnamed file in `dir`, `size` bytes (at least VMEM_MIN_POOL).
 PoolHeader *create_in_directory(const char *dir, size_t size) noexcept;

@@ -289,13 +289,27 @@ int map_file_aligned(int fd, size_t size, size_t alignment, void **addr) noexcep
 	return ENOMEM;
 }
 
-int remap_file_private(void *addr, size_t size, int fd) noexcept
+namespace {
+
+int remap_file(void *addr, size_t size, int fd, int sharing) noexcept
 {
-	void *got = mmap(addr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED, fd, 0);
+	void *got = mmap(addr, size, PROT_READ | PROT_WRITE, sharing | MAP_FIXED, fd, 0);
 	if (got == MAP_FAILED)
 		return errno;
 	madvise(addr, size, MADV_RANDOM);
 	return 0;
+}
+
+} // namespace
+
+int remap_file_private(void *addr, size_t size, int fd) noexcept
+{
+	return remap_file(addr, size, fd, MAP_PRIVATE);
+}
+
+int remap_file_shared(void *addr, size_t size, int fd) noexcept
+{
+	return remap_file(addr, size, fd, MAP_SHARED);
 }
 
 int map_anonymous(size_t size, void **addr) noexcept

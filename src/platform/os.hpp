@@ -97,6 +97,9 @@ int map_file_aligned(int fd, size_t size, size_t alignment, void **addr) noexcep
 // private, copy-on-write mapping of the same file at the same address.
 int remap_file_private(void *addr, size_t size, int fd) noexcept;
 
+// Maps `fd` shared over [addr, addr + size), replacing what was there.
+int remap_file_shared(void *addr, size_t size, int fd) noexcept;
+
 // Maps anonymous private read-write memory (for the library's own
 // bookkeeping outside pools).
 int map_anonymous(size_t size, void **addr) noexcept;

@@ -19,6 +19,7 @@
 #include <dlfcn.h>
 #include <unistd.h>
 
+#include "core/pool.hpp"
 #include "libvmem.h"
 
 extern "C" {
@@ -80,7 +81,8 @@ size_t arena_size(const void *p) noexcept
 	int n = vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
 	if (n > 0) {
-		size_t length = static_cast<size_t>(n) < sizeof(line) ? static_cast<size_t>(n) : sizeof(line) - 1;
+		size_t length =
+		    static_cast<size_t>(n) < sizeof(line) ? static_cast<size_t>(n) : sizeof(line) - 1;
 		(void)!write(2, "Error (libvmmalloc): ", 21);
 		(void)!write(2, line, length);
 		(void)!write(2, "\n", 1);
@@ -100,11 +102,25 @@ bool parse_size(const char *text, unsigned long long *bytes) noexcept
 		return false;
 	unsigned shift = 0;
 	switch (*end) {
-	case '\0': break;
-	case 'K': case 'k': shift = 10; end++; break;
-	case 'M': case 'm': shift = 20; end++; break;
-	case 'G': case 'g': shift = 30; end++; break;
-	default: return false;
+	case '\0':
+		break;
+	case 'K':
+	case 'k':
+		shift = 10;
+		end++;
+		break;
+	case 'M':
+	case 'm':
+		shift = 20;
+		end++;
+		break;
+	case 'G':
+	case 'g':
+		shift = 30;
+		end++;
+		break;
+	default:
+		return false;
 	}
 	if (*end != '\0' || (shift != 0 && value > (~0ULL >> shift)))
 		return false;
@@ -122,13 +138,15 @@ __attribute__((constructor(101))) void vmmalloc_init()
 		die("environment variable VMMALLOC_POOL_SIZE not specified");
 	unsigned long long size = 0;
 	if (!parse_size(size_text, &size))
-		die("VMMALLOC_POOL_SIZE value \"%s\" is not a byte count (K, M and G suffixes accepted)", size_text);
+		die("VMMALLOC_POOL_SIZE value \"%s\" is not a byte count (K, M and G suffixes accepted)",
+		    size_text);
 	if (size < VMEM_MIN_POOL)
 		die("VMMALLOC_POOL_SIZE value is less than minimum (%llu < %zu)", size, VMEM_MIN_POOL);
+	long fork_mode = vmem::core::kForkPrivate;
 	if (const char *fork_text = getenv("VMMALLOC_FORK")) {
 		char *end = nullptr;
-		long mode = strtol(fork_text, &end, 10);
-		if (*fork_text == '\0' || *end != '\0' || mode < 0 || mode > 3)
+		fork_mode = strtol(fork_text, &end, 10);
+		if (*fork_text == '\0' || *end != '\0' || fork_mode < 0 || fork_mode > 3)
 			die("incorrect VMMALLOC_FORK value (%s)", fork_text);
 	}
 	const char *stats = getenv("VMMALLOC_LOG_STATS");
@@ -137,6 +155,8 @@ __attribute__((constructor(101))) void vmmalloc_init()
 	VMEM *pool = vmem_create(dir, static_cast<size_t>(size));
 	if (pool == nullptr)
 		die("vmem pool creation failed: %s", vmem_errormsg());
+	vmem::core::set_fork_mode(reinterpret_cast<uintptr_t>(pool),
+				  static_cast<vmem::core::ForkMode>(fork_mode));
 	g_pool = pool;
 }
 
@@ -180,10 +200,14 @@ void *allocate(size_t size, size_t alignment) noexcept
 size_t usable_size(void *p) noexcept
 {
 	switch (owner_of(p)) {
-	case Owner::pool: return vmem_malloc_usable_size(g_pool, p);
-	case Owner::arena: return arena_size(p);
-	case Owner::libc: return g_libc_usable_size != nullptr ? g_libc_usable_size(p) : 0;
-	default: return 0;
+	case Owner::pool:
+		return vmem_malloc_usable_size(g_pool, p);
+	case Owner::arena:
+		return arena_size(p);
+	case Owner::libc:
+		return g_libc_usable_size != nullptr ? g_libc_usable_size(p) : 0;
+	default:
+		return 0;
 	}
 }
 
@@ -202,9 +226,14 @@ VMMALLOC_EXPORT void *malloc(size_t size)
 VMMALLOC_EXPORT void free(void *ptr)
 {
 	switch (owner_of(ptr)) {
-	case Owner::pool: vmem_free(g_pool, ptr); break;
-	case Owner::libc: __libc_free(ptr); break;
-	default: break; // NULL, or a bootstrap block: kept
+	case Owner::pool:
+		vmem_free(g_pool, ptr);
+		break;
+	case Owner::libc:
+		__libc_free(ptr);
+		break;
+	default:
+		break; // NULL, or a bootstrap block: kept
 	}
 }
 
