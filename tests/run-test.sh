@@ -6,8 +6,16 @@
 # (no device DAX, no permission to mount), after printing the reason as a
 # TAP plan "1..0 # SKIP <reason>".  The TAP driver treats any non-zero exit
 # as an error, so 77 becomes 0 here and the plan reports the skip.
-"$@"
-status=$?
+#
+# CMocka reports a case that skips itself as "not ok N # SKIP", which the
+# TAP driver counts as a failure; it is rewritten to "ok N # SKIP".
+status_file=$(mktemp "${TMPDIR:-/tmp}/vmem-test-status.XXXXXX") || exit 99
+{
+	"$@"
+	echo $? >"$status_file"
+} | sed -u 's/^not ok \([0-9][0-9]*\)\( - [^#]*\)\{0,1\} # SKIP/ok \1\2 # SKIP/'
+status=$(cat "$status_file")
+rm -f "$status_file"
 if [ "$status" -eq 77 ]; then
 	exit 0
 fi

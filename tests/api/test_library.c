@@ -204,7 +204,7 @@ static void failing_malloc_fails_creation_cleanly(void **state)
 	assert_true(malloc_calls >= 2);
 	assert_int_equal(outstanding, 0);
 	assert_int_equal(count_open_fds(), fds);
-	assert_int_equal(count_mappings(), maps);
+	assert_mapping_count(maps);
 	/* the region is as it was */
 	for (int i = 0; i < 8192; i++)
 		assert_int_equal(((unsigned char *)region)[i], 0x3c);

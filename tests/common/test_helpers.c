@@ -3,6 +3,13 @@
 #define _GNU_SOURCE
 #include "test_helpers.h"
 
+#if defined(__has_include)
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#define HAVE_VALGRIND 1
+#endif
+#endif
+
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
@@ -49,6 +56,78 @@ int count_mappings(void)
 	}
 	fclose(f);
 	return n;
+}
+
+bool running_under_valgrind(void)
+{
+#ifdef HAVE_VALGRIND
+	return RUNNING_ON_VALGRIND != 0;
+#else
+	return false;
+#endif
+}
+
+bool mapping_count_is_meaningful(void)
+{
+#if defined(__SANITIZE_THREAD__)
+	return false;
+#else
+	return !running_under_valgrind();
+#endif
+}
+
+/* Calls `visit` with each mapping's bounds until it returns true; returns
+ * whether one did. */
+static bool find_mapping(bool (*visit)(uintptr_t start, uintptr_t end, void *arg), void *arg)
+{
+	FILE *f = fopen("/proc/self/maps", "r");
+	if (f == NULL)
+		return false;
+	char line[4096 + 256];
+	bool found = false;
+	while (!found && fgets(line, sizeof(line), f) != NULL) {
+		unsigned long start, end;
+		if (sscanf(line, "%lx-%lx", &start, &end) == 2)
+			found = visit(start, end, arg);
+	}
+	fclose(f);
+	return found;
+}
+
+struct range {
+	uintptr_t start, end;
+};
+
+static bool overlaps(uintptr_t start, uintptr_t end, void *arg)
+{
+	const struct range *r = arg;
+	return start < r->end && r->start < end;
+}
+
+bool any_mapping_overlaps(uintptr_t start, uintptr_t end)
+{
+	struct range r = {start, end};
+	return find_mapping(overlaps, &r);
+}
+
+static bool holds(uintptr_t start, uintptr_t end, void *arg)
+{
+	struct range *r = arg;
+	if (r->start < start || r->start >= end)
+		return false;
+	r->start = start;
+	r->end = end;
+	return true;
+}
+
+bool mapping_around(const void *addr, uintptr_t *start, uintptr_t *end)
+{
+	struct range r = {(uintptr_t)addr, 0};
+	if (!find_mapping(holds, &r))
+		return false;
+	*start = r.start;
+	*end = r.end;
+	return true;
 }
 
 int count_mappings_of(const char *prefix)

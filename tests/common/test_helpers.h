@@ -16,6 +16,30 @@ int count_open_fds(void);
 /* Mappings of this process (lines of /proc/self/maps). */
 int count_mappings(void);
 
+/* False when something else in the process changes the mappings as the
+ * program maps memory: ThreadSanitizer's shadow, or Valgrind's own view of
+ * the address space.  count_mappings then says nothing about the library. */
+bool mapping_count_is_meaningful(void);
+
+/* Asserts (CMocka) that the process has `expected` mappings again, where
+ * that count means something. */
+#define assert_mapping_count(expected)                                                                       \
+	do {                                                                                                 \
+		if (mapping_count_is_meaningful())                                                           \
+			assert_int_equal(count_mappings(), (expected));                                      \
+	} while (0)
+
+/* True when the program runs under Valgrind (which also caps the address
+ * space a program can reserve). */
+bool running_under_valgrind(void);
+
+/* Whether any mapping of this process overlaps [start, end). */
+bool any_mapping_overlaps(uintptr_t start, uintptr_t end);
+
+/* The bounds of the mapping (one /proc/self/maps line) holding `addr`;
+ * false when nothing is mapped there. */
+bool mapping_around(const void *addr, uintptr_t *start, uintptr_t *end);
+
 /* Mappings whose /proc/self/maps line names a file under `prefix` (a pool
  * file shows as "<dir>/#<inode> (deleted)"): unlike count_mappings, not
  * moved by what sanitizer runtimes map for themselves. */
@@ -63,7 +87,7 @@ void skip_whole_program(const char *reason) __attribute__((noreturn));
 #define BOTH(test)                                                                                           \
 	{#test " (file pool)", test, setup_file_pool, teardown_pool, NULL},                                  \
 	{                                                                                                    \
-		#test " (region pool)", test, setup_region_pool, teardown_pool, NULL                         \
+#test " (region pool)", test, setup_region_pool, teardown_pool, NULL                         \
 	}
 
 #endif
