@@ -210,10 +210,10 @@ VMEM_EXPORT VMEM *vmem_create_with_config(const vmem_config *cfg)
 			return nullptr;
 		}
 		vmp = as_handle(core::create_in_region(cfg->region, cfg->region_size));
-	} else if (cfg->size_set && cfg->size == 0) {
-		vmp = as_handle(core::create_growing(cfg->path));
+	} else if (!cfg->size_set || cfg->size == 0) {
+		vmp = as_handle(core::create_growing(cfg->path)); // vmem_config_new(3)
 	} else {
-		vmp = create_at_path(cfg->path, cfg->size_set ? cfg->size : 0);
+		vmp = create_at_path(cfg->path, cfg->size);
 	}
 	if (vmp != nullptr && cfg->policy != VMEM_USAGE_POLICY_DEFAULT)
 		core::set_usage_policy(core::header_of_handle(address_of(vmp), os::page_size()), cfg->policy);
