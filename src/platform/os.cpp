@@ -2,6 +2,8 @@
 // os.cpp -- the Linux implementation of os.hpp.
 #include "platform/os.hpp"
 
+#include "platform/fault.hpp"
+
 #include <algorithm>
 #include <cerrno>
 #include <climits>
@@ -33,6 +35,40 @@ size_t read_page_size() noexcept
 }
 
 } // namespace detail
+
+// The system calls that fault injection can fail (fault.hpp): each asks
+// first, and fails as the kernel would, with -1 or MAP_FAILED and errno.
+namespace {
+
+using fault::should_fail;
+using fault::Syscall;
+
+void *sys_mmap(void *addr, size_t length, int prot, int flags, int fd, off_t offset) noexcept
+{
+	return should_fail(Syscall::mmap) ? MAP_FAILED : mmap(addr, length, prot, flags, fd, offset);
+}
+
+int sys_mprotect(void *addr, size_t length, int prot) noexcept
+{
+	return should_fail(Syscall::mprotect) ? -1 : mprotect(addr, length, prot);
+}
+
+int sys_madvise(void *addr, size_t length, int advice) noexcept
+{
+	return should_fail(Syscall::madvise) ? -1 : madvise(addr, length, advice);
+}
+
+int sys_fallocate(int fd, int mode, off_t offset, off_t length) noexcept
+{
+	return should_fail(Syscall::fallocate) ? -1 : fallocate(fd, mode, offset, length);
+}
+
+int sys_ftruncate(int fd, off_t length) noexcept
+{
+	return should_fail(Syscall::ftruncate) ? -1 : ftruncate(fd, length);
+}
+
+} // namespace
 
 // A character device is device DAX when its sysfs subsystem link ends in
 // "dax".  Returns 0 and the answer, or the errno of resolving the link.
@@ -82,7 +118,7 @@ static int open_named_then_unlink(const char *dir, int *fd) noexcept
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, &old);
 	mode_t old_mask = umask(S_IRWXG | S_IRWXO);
-	int file = mkostemp(path, O_CLOEXEC);
+	int file = should_fail(Syscall::mkostemp) ? -1 : mkostemp(path, O_CLOEXEC);
 	int err = file < 0 ? errno : 0;
 	umask(old_mask);
 	if (file >= 0)
@@ -97,7 +133,9 @@ static int open_named_then_unlink(const char *dir, int *fd) noexcept
 int open_tmpfile(const char *dir, int *fd, const char **failed_call) noexcept
 {
 	*failed_call = "open";
-	int file = open(dir, O_TMPFILE | O_RDWR | O_EXCL | O_CLOEXEC, S_IRUSR | S_IWUSR);
+	int file = should_fail(Syscall::open_tmpfile)
+		       ? -1
+		       : open(dir, O_TMPFILE | O_RDWR | O_EXCL | O_CLOEXEC, S_IRUSR | S_IWUSR);
 	if (file >= 0) {
 		*fd = file;
 		return 0;
@@ -114,7 +152,7 @@ int file_set_size(int fd, uint64_t size) noexcept
 {
 	if (size > static_cast<uint64_t>(INT64_MAX))
 		return EFBIG;
-	while (ftruncate(fd, static_cast<off_t>(size)) != 0) {
+	while (sys_ftruncate(fd, static_cast<off_t>(size)) != 0) {
 		if (errno != EINTR)
 			return errno;
 	}
@@ -126,14 +164,24 @@ int file_reserve(int fd, uint64_t offset, uint64_t length) noexcept
 	if (offset > static_cast<uint64_t>(INT64_MAX) || length > static_cast<uint64_t>(INT64_MAX) - offset)
 		return EFBIG;
 	int saved = errno;
-	while (fallocate(fd, 0, static_cast<off_t>(offset), static_cast<off_t>(length)) != 0) {
+	while (sys_fallocate(fd, 0, static_cast<off_t>(offset), static_cast<off_t>(length)) != 0) {
 		if (errno == EINTR)
 			continue;
 		if (errno != EOPNOTSUPP)
 			return errno;
 		// A file system without fallocate cannot reserve space ahead;
-		// stores then allocate blocks as they happen.  Not a failure:
-		// leave errno as the caller had it.
+		// stores then allocate blocks as they happen.  Not a failure,
+		// but the range must still lie inside the file (a growing
+		// pool's file is extended by its reservations), or the first
+		// store past the end raises SIGBUS.
+		struct stat st;
+		if (fstat(fd, &st) != 0)
+			return errno;
+		uint64_t end = offset + length;
+		if (static_cast<uint64_t>(st.st_size) < end) {
+			if (int err = file_set_size(fd, end))
+				return err;
+		}
 		errno = saved;
 		return 0;
 	}
@@ -153,8 +201,8 @@ int file_punch(int fd, uint64_t offset, uint64_t length) noexcept
 {
 	if (offset > static_cast<uint64_t>(INT64_MAX) || length > static_cast<uint64_t>(INT64_MAX) - offset)
 		return EFBIG;
-	while (fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(offset),
-			 static_cast<off_t>(length)) != 0) {
+	while (sys_fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(offset),
+			     static_cast<off_t>(length)) != 0) {
 		if (errno != EINTR)
 			return errno;
 	}
@@ -164,7 +212,7 @@ int file_punch(int fd, uint64_t offset, uint64_t length) noexcept
 int advise(void *addr, size_t size, Advice advice) noexcept
 {
 	int how = advice == Advice::remove ? MADV_REMOVE : MADV_DONTNEED;
-	return madvise(addr, size, how) == 0 ? 0 : errno;
+	return sys_madvise(addr, size, how) == 0 ? 0 : errno;
 }
 
 int probe_dax(const char *dir) noexcept
@@ -183,7 +231,8 @@ int probe_dax(const char *dir) noexcept
 	if (err == 0) {
 		// MAP_SHARED_VALIDATE refuses MAP_SYNC where the file system
 		// cannot keep the mapping's pages out of the page cache
-		void *p = mmap(nullptr, page, PROT_READ | PROT_WRITE, MAP_SHARED_VALIDATE | MAP_SYNC, fd, 0);
+		void *p =
+		    sys_mmap(nullptr, page, PROT_READ | PROT_WRITE, MAP_SHARED_VALIDATE | MAP_SYNC, fd, 0);
 		if (p == MAP_FAILED)
 			err = errno == EOPNOTSUPP || errno == EINVAL ? EOPNOTSUPP : errno;
 		else
@@ -257,15 +306,15 @@ int map_file_aligned(int fd, size_t size, size_t alignment, void **addr) noexcep
 	// it could unmap some other thread's new mapping.
 	for (int attempt = 0; attempt < 16; attempt++) {
 		void *reservation =
-		    mmap(nullptr, span, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		    sys_mmap(nullptr, span, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 		if (reservation == MAP_FAILED)
 			return errno;
 		uintptr_t low = reinterpret_cast<uintptr_t>(reservation);
 		uintptr_t start = (low + alignment - 1) & ~(alignment - 1);
 		uintptr_t end = start + size;
 		munmap(reinterpret_cast<void *>(start), size);
-		void *got = mmap(reinterpret_cast<void *>(start), size, PROT_READ | PROT_WRITE,
-				 MAP_SHARED | MAP_FIXED_NOREPLACE, fd, 0);
+		void *got = sys_mmap(reinterpret_cast<void *>(start), size, PROT_READ | PROT_WRITE,
+				     MAP_SHARED | MAP_FIXED_NOREPLACE, fd, 0);
 		int err = got == MAP_FAILED ? errno : 0;
 		if (start > low)
 			munmap(reservation, start - low);
@@ -282,7 +331,7 @@ int map_file_aligned(int fd, size_t size, size_t alignment, void **addr) noexcep
 		}
 		// A heap touches its pages in no order: readahead would only
 		// fill the page cache with zeroed pages of holes nobody asked for.
-		madvise(got, size, MADV_RANDOM);
+		sys_madvise(got, size, MADV_RANDOM);
 		*addr = got;
 		return 0;
 	}
@@ -293,10 +342,10 @@ namespace {
 
 int remap_file(void *addr, size_t size, int fd, int sharing) noexcept
 {
-	void *got = mmap(addr, size, PROT_READ | PROT_WRITE, sharing | MAP_FIXED, fd, 0);
+	void *got = sys_mmap(addr, size, PROT_READ | PROT_WRITE, sharing | MAP_FIXED, fd, 0);
 	if (got == MAP_FAILED)
 		return errno;
-	madvise(addr, size, MADV_RANDOM);
+	sys_madvise(addr, size, MADV_RANDOM);
 	return 0;
 }
 
@@ -314,7 +363,7 @@ int remap_file_shared(void *addr, size_t size, int fd) noexcept
 
 int map_anonymous(size_t size, void **addr) noexcept
 {
-	void *got = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	void *got = sys_mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (got == MAP_FAILED)
 		return errno;
 	*addr = got;
@@ -335,7 +384,7 @@ void unmap_device_dax(void *addr, size_t size) noexcept
 int protect(void *addr, size_t size, Access access) noexcept
 {
 	int prot = access == Access::none ? PROT_NONE : PROT_READ | PROT_WRITE;
-	return mprotect(addr, size, prot) == 0 ? 0 : errno;
+	return sys_mprotect(addr, size, prot) == 0 ? 0 : errno;
 }
 
 int check_mapped(void *addr, size_t size) noexcept
