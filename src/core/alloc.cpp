@@ -130,12 +130,14 @@ void *pool_calloc(uintptr_t handle, size_t count, size_t size) noexcept
 		VMEM_FAIL(ENOMEM, "calloc of %zu x %zu bytes overflows", count, size);
 		return nullptr;
 	}
+	// calloc of nothing returns the smallest block, zeroed as any other
+	size_t bytes = total == 0 ? 8 : total; // the 8-byte class
 	size_t zero_from = 0;
-	void *block = allocate(handle, total == 0 ? 1 : total, 8, &zero_from);
+	void *block = allocate(handle, bytes, 8, &zero_from);
 	if (block != nullptr && zero_from > 0)
-		std::memset(block, 0, zero_from < total ? zero_from : total);
+		std::memset(block, 0, zero_from < bytes ? zero_from : bytes);
 	if (block != nullptr && vg::active())
-		vg::defined(block, total); // zero, partly without our writing it
+		vg::defined(block, bytes); // zero, partly without our writing it
 	return block;
 }
 
