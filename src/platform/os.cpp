@@ -36,6 +36,25 @@ size_t read_page_size() noexcept
 
 } // namespace detail
 
+// The functions below return errors as values; what their system calls
+// leave in errno must not reach the library's caller, whose errno stays as
+// it was through any call that succeeds (a purge that probes one advice
+// and falls back to another, say).  One of these at the top of a function
+// puts errno back as the function returns, after its return value is taken.
+class KeepErrno {
+public:
+	KeepErrno() noexcept : saved_(errno) {}
+	~KeepErrno()
+	{
+		errno = saved_;
+	}
+	KeepErrno(const KeepErrno &) = delete;
+	KeepErrno &operator=(const KeepErrno &) = delete;
+
+private:
+	int saved_;
+};
+
 // The system calls that fault injection can fail (fault.hpp): each asks
 // first, and fails as the kernel would, with -1 or MAP_FAILED and errno.
 namespace {
@@ -88,6 +107,7 @@ static int classify_chardev(const struct stat &st, PathKind *kind) noexcept
 
 int classify_path(const char *path, PathKind *kind) noexcept
 {
+	KeepErrno keep;
 	struct stat st;
 	if (stat(path, &st) != 0) {
 		if (errno == ENOENT) {
@@ -132,6 +152,7 @@ static int open_named_then_unlink(const char *dir, int *fd) noexcept
 
 int open_tmpfile(const char *dir, int *fd, const char **failed_call) noexcept
 {
+	KeepErrno keep;
 	*failed_call = "open";
 	int file = should_fail(Syscall::open_tmpfile)
 		       ? -1
@@ -150,6 +171,7 @@ int open_tmpfile(const char *dir, int *fd, const char **failed_call) noexcept
 
 int file_set_size(int fd, uint64_t size) noexcept
 {
+	KeepErrno keep;
 	if (size > static_cast<uint64_t>(INT64_MAX))
 		return EFBIG;
 	while (sys_ftruncate(fd, static_cast<off_t>(size)) != 0) {
@@ -161,9 +183,9 @@ int file_set_size(int fd, uint64_t size) noexcept
 
 int file_reserve(int fd, uint64_t offset, uint64_t length) noexcept
 {
+	KeepErrno keep;
 	if (offset > static_cast<uint64_t>(INT64_MAX) || length > static_cast<uint64_t>(INT64_MAX) - offset)
 		return EFBIG;
-	int saved = errno;
 	while (sys_fallocate(fd, 0, static_cast<off_t>(offset), static_cast<off_t>(length)) != 0) {
 		if (errno == EINTR)
 			continue;
@@ -182,7 +204,6 @@ int file_reserve(int fd, uint64_t offset, uint64_t length) noexcept
 			if (int err = file_set_size(fd, end))
 				return err;
 		}
-		errno = saved;
 		return 0;
 	}
 	return 0;
@@ -190,6 +211,7 @@ int file_reserve(int fd, uint64_t offset, uint64_t length) noexcept
 
 int file_allocated_bytes(int fd, uint64_t *bytes) noexcept
 {
+	KeepErrno keep;
 	struct stat st;
 	if (fstat(fd, &st) != 0)
 		return errno;
@@ -199,6 +221,7 @@ int file_allocated_bytes(int fd, uint64_t *bytes) noexcept
 
 int file_punch(int fd, uint64_t offset, uint64_t length) noexcept
 {
+	KeepErrno keep;
 	if (offset > static_cast<uint64_t>(INT64_MAX) || length > static_cast<uint64_t>(INT64_MAX) - offset)
 		return EFBIG;
 	while (sys_fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(offset),
@@ -211,12 +234,14 @@ int file_punch(int fd, uint64_t offset, uint64_t length) noexcept
 
 int advise(void *addr, size_t size, Advice advice) noexcept
 {
+	KeepErrno keep;
 	int how = advice == Advice::remove ? MADV_REMOVE : MADV_DONTNEED;
 	return sys_madvise(addr, size, how) == 0 ? 0 : errno;
 }
 
 int probe_dax(const char *dir) noexcept
 {
+	KeepErrno keep;
 	struct stat st;
 	if (stat(dir, &st) != 0)
 		return errno;
@@ -251,6 +276,7 @@ uint64_t coarse_now_ns() noexcept
 
 int resident_bytes(const void *addr, size_t size, uint64_t *bytes) noexcept
 {
+	KeepErrno keep;
 	size_t page = page_size();
 	unsigned char vec[4096]; // a page's worth of answers per call
 	uint64_t total = 0;
@@ -269,6 +295,7 @@ int resident_bytes(const void *addr, size_t size, uint64_t *bytes) noexcept
 
 int file_logical_size(int fd, uint64_t *bytes) noexcept
 {
+	KeepErrno keep;
 	struct stat st;
 	if (fstat(fd, &st) != 0)
 		return errno;
@@ -278,6 +305,7 @@ int file_logical_size(int fd, uint64_t *bytes) noexcept
 
 int file_system_size(const char *dir, uint64_t *bytes) noexcept
 {
+	KeepErrno keep;
 	struct statvfs vfs;
 	if (statvfs(dir, &vfs) != 0)
 		return errno;
@@ -287,12 +315,14 @@ int file_system_size(const char *dir, uint64_t *bytes) noexcept
 
 void close_fd(int fd) noexcept
 {
+	KeepErrno keep;
 	if (fd >= 0)
 		close(fd); // nothing to do on failure: the descriptor is gone either way
 }
 
 int map_file_aligned(int fd, size_t size, size_t alignment, void **addr) noexcept
 {
+	KeepErrno keep;
 	if (size > SIZE_MAX - alignment)
 		return ENOMEM;
 	size_t span = size + alignment;
@@ -342,6 +372,7 @@ namespace {
 
 int remap_file(void *addr, size_t size, int fd, int sharing) noexcept
 {
+	KeepErrno keep;
 	void *got = sys_mmap(addr, size, PROT_READ | PROT_WRITE, sharing | MAP_FIXED, fd, 0);
 	if (got == MAP_FAILED)
 		return errno;
@@ -363,6 +394,7 @@ int remap_file_shared(void *addr, size_t size, int fd) noexcept
 
 int map_anonymous(size_t size, void **addr) noexcept
 {
+	KeepErrno keep;
 	void *got = sys_mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (got == MAP_FAILED)
 		return errno;
@@ -372,6 +404,7 @@ int map_anonymous(size_t size, void **addr) noexcept
 
 int unmap(void *addr, size_t size) noexcept
 {
+	KeepErrno keep;
 	return munmap(addr, size) == 0 ? 0 : errno;
 }
 
@@ -383,12 +416,14 @@ void unmap_device_dax(void *addr, size_t size) noexcept
 
 int protect(void *addr, size_t size, Access access) noexcept
 {
+	KeepErrno keep;
 	int prot = access == Access::none ? PROT_NONE : PROT_READ | PROT_WRITE;
 	return sys_mprotect(addr, size, prot) == 0 ? 0 : errno;
 }
 
 int check_mapped(void *addr, size_t size) noexcept
 {
+	KeepErrno keep;
 	// msync(MS_ASYNC) writes nothing back on current kernels; it only
 	// fails with ENOMEM when part of the range is not mapped.
 	return msync(addr, size, MS_ASYNC) == 0 ? 0 : errno;
@@ -396,6 +431,7 @@ int check_mapped(void *addr, size_t size) noexcept
 
 int probe_read_write(void *addr, size_t size) noexcept
 {
+	KeepErrno keep;
 	int fds[2];
 	if (pipe2(fds, O_CLOEXEC) != 0)
 		return errno;
@@ -419,6 +455,7 @@ int probe_read_write(void *addr, size_t size) noexcept
 
 int map_device_dax(const char *path, void **addr, size_t *size) noexcept
 {
+	KeepErrno keep;
 	size_t mapped = 0;
 	int is_pmem = 0;
 	void *got = pmem_map_file(path, 0, 0, 0, &mapped, &is_pmem);

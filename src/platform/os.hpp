@@ -2,7 +2,7 @@
 // os.hpp -- every operating-system facility the library uses, and nothing else.
 //
 // This is the only layer that makes system calls.  Each function returns 0 or
-// an errno value (never sets errno for its caller to read), so callers can
+// an errno value and leaves errno itself as it found it, so callers can
 // report the failure and undo their earlier steps in order.
 #pragma once
 
