@@ -89,42 +89,10 @@ constexpr int kErrnoSentinel = 4242;
 			die(__LINE__, #cond, __VA_ARGS__);                                                   \
 	} while (0)
 
-// Library bugs found by fuzzing and not fixed yet.  With
-// VMEM_FUZZ_KNOWN_BUGS=tolerate in the environment the checks they fail are
-// passed over (noted once on stderr), so that fuzzing goes on past them;
-// without it they fail.  Each has an input in tests/fuzz/regressions/, named
-// in tests/fuzz/regressions/KNOWN_FAILURES, that the replay test runs strictly.
-enum KnownBug {
-	// vmem_calloc with a product of 0 returns its 8-byte block without
-	// clearing it (pool_calloc clears min(zero_from, 0) bytes)
-	kBugCallocZeroProduct,
-	// the first purge of a region pool in a private mapping tries
-	// MADV_REMOVE, which fails with EINVAL, and leaves that in errno of a
-	// call that succeeds (vmem_free, vmem_realloc, allocations)
-	kBugErrnoAfterPurgeProbe,
-	kKnownBugs
-};
-
-bool tolerated(KnownBug bug)
+// errno after a call that succeeded: as the harness set it.
+bool errno_kept(int)
 {
-	static const char *const names[kKnownBugs] = {"calloc-zero-product-not-zeroed",
-						      "errno-after-first-region-purge"};
-	static const bool tolerate = [] {
-		const char *v = getenv("VMEM_FUZZ_KNOWN_BUGS");
-		return v != nullptr && strcmp(v, "tolerate") == 0;
-	}();
-	static std::atomic<bool> noted[kKnownBugs];
-	if (tolerate && !noted[bug].exchange(true))
-		fprintf(stderr, "fuzz_calls: known library bug %s tolerated\n", names[bug]);
-	return tolerate;
-}
-
-// errno after a call that succeeded: as the harness set it.  Region pool 0
-// lies in a private mapping, where kBugErrnoAfterPurgeProbe shows.
-bool errno_kept(int pool)
-{
-	return errno == kErrnoSentinel ||
-	       (errno == EINVAL && pool == 0 && tolerated(kBugErrnoAfterPurgeProbe));
+	return errno == kErrnoSentinel;
 }
 
 // ---------------------------------------------------------------- patterns
@@ -645,9 +613,8 @@ private:
 			return;
 		}
 		size_t nonzero = find_nonzero(p, std::max(bytes, size_t{1}));
-		REQUIRE(nonzero == SIZE_MAX || (bytes == 0 && tolerated(kBugCallocZeroProduct)),
-			"vmem_calloc(%zu, %zu) = %p: byte %zu is %#x", nmemb, size, static_cast<void *>(p),
-			nonzero, p[nonzero]);
+		REQUIRE(nonzero == SIZE_MAX, "vmem_calloc(%zu, %zu) = %p: byte %zu is %#x", nmemb, size,
+			static_cast<void *>(p), nonzero, p[nonzero]);
 		adopt(p, bytes, op.pool, bytes > 8 ? 16 : 8, "vmem_calloc");
 	}
 

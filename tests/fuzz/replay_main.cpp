@@ -143,9 +143,11 @@ int main(int argc, char **argv)
 		const std::string &label = inputs[i].first;
 		bool tolerate = named ? env_tolerates : label.rfind("corpus/", 0) == 0;
 		bool expected_to_fail = std::find(known.begin(), known.end(), label) != known.end();
-		// a known failure may need threads to meet: up to five tries
+		// a known failure may need threads to meet: up to twenty tries
+		// (a timing-dependent one that fails half the time then passes
+		// all of them once in a million runs)
 		std::string why = replay(inputs[i].second, tolerate);
-		for (int again = 1; expected_to_fail && why.empty() && again < 5; again++)
+		for (int again = 1; expected_to_fail && why.empty() && again < 20; again++)
 			why = replay(inputs[i].second, tolerate);
 		const char *todo = expected_to_fail ? " # TODO known library bug, see KNOWN_FAILURES" : "";
 		if (why.empty())
