@@ -9,7 +9,27 @@
 #
 # CMocka reports a case that skips itself as "not ok N # SKIP", which the
 # TAP driver counts as a failure; it is rewritten to "ok N # SKIP".
+#
+# VMEM_TEST_VALGRIND=memcheck, helgrind or drd runs each test program (not
+# the shell-script tests, which run programs of their own) under that
+# Valgrind tool: any error it reports fails the program.
 status_file=$(mktemp "${TMPDIR:-/tmp}/vmem-test-status.XXXXXX") || exit 99
+
+tool=${VMEM_TEST_VALGRIND:-}
+case "$1" in
+*.sh) tool= ;;
+esac
+if [ -n "$tool" ]; then
+	builddir=${VMEM_TEST_BUILDDIR:-.}
+	srcdir=${VMEM_TEST_SRCDIR:-.}
+	options="--tool=$tool --error-exitcode=99 --suppressions=$srcdir/tests/valgrind.supp"
+	if [ "$tool" = memcheck ]; then
+		options="$options --leak-check=full --errors-for-leak-kinds=definite"
+	fi
+	# shellcheck disable=SC2086
+	set -- "$builddir/libtool" --mode=execute valgrind $options "$@"
+fi
+
 {
 	"$@"
 	echo $? >"$status_file"

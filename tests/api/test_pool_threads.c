@@ -16,7 +16,14 @@
 
 #include "test_helpers.h"
 
-enum { THREADS = 8, ROUNDS = 40, POOLS_PER_ROUND = 4 };
+enum { THREADS = 8, POOLS_PER_ROUND = 4 };
+
+/* Rounds of creating and deleting pools per thread (fewer with
+ * VMEM_TEST_QUICK, for Valgrind's tools). */
+static int rounds(void)
+{
+	return getenv("VMEM_TEST_QUICK") != NULL ? 8 : 40;
+}
 
 struct worker {
 	pthread_t thread;
@@ -31,7 +38,7 @@ static void *create_and_delete(void *arg)
 {
 	struct worker *w = arg;
 	VMEM *pools[POOLS_PER_ROUND];
-	for (int round = 0; round < ROUNDS; round++) {
+	for (int round = 0; round < rounds(); round++) {
 		for (int i = 0; i < POOLS_PER_ROUND; i++) {
 			/* even slots in the thread's region, odd ones in files */
 			pools[i] = (i % 2 == 0) ? vmem_create_in_region(w->region + (size_t)i * VMEM_MIN_POOL,
