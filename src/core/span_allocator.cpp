@@ -315,16 +315,16 @@ bool grow_in_place(PoolState *state, uint32_t first, uint32_t count, uint32_t ne
 	uint32_t right_count = right.slice_count;
 	uint32_t extra = new_count - count;
 	// the new last slice's descriptor, and the remainder's first when
-	// there is one: a span grown to the pool's end has none, and the
-	// slice past it has no descriptor (preparing one wrote past the table)
-	uint32_t new_end = first + new_count;
-	uint32_t last_prepared = new_end < first + count + right_count ? new_end : new_end - 1;
-	if (prepare_descriptors(state, new_end - 1, last_prepared) != 0 ||
+	// there is a remainder (the one inserted below): a span grown to the
+	// pool's end has none, and the slice past the end has no descriptor
+	bool remainder = right_count > extra;
+	uint32_t new_last = first + new_count - 1;
+	if (prepare_descriptors(state, new_last, remainder ? new_last + 1 : new_last) != 0 ||
 	    reserve_data(state, after, extra) != 0)
 		return false;
 	unlink(state, after);
 	right.kind = SliceKind::unused;
-	if (right_count > extra)
+	if (remainder)
 		insert_free(state, first + new_count, right_count - extra);
 	desc(state, first).slice_count = new_count;
 	SliceDescriptor &last = desc(state, first + new_count - 1);

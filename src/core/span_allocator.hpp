@@ -51,6 +51,8 @@ bool grow_in_place(PoolState *state, uint32_t first, uint32_t count, uint32_t ne
 
 // Makes the descriptors of slices [first, last] writable: reserves file
 // blocks for their table pages and clears pages never used.  0 or an errno.
+// The slices must lie in the pool (last < end_slice): the tables end there,
+// and a segment past them would be written over what follows.
 int prepare_descriptors(PoolState *state, uint32_t first, uint32_t last) noexcept;
 
 // Whether the descriptor of `slice` has ever been written (reading one

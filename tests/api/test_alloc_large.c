@@ -73,6 +73,41 @@ static void huge_block_shrinks_to_small_in_a_full_pool(void **state)
 	vmem_delete(vmp);
 }
 
+/* A block grown in place up to the last slice of a region pool that ends on
+ * a 1 MiB boundary: the pool stays whole, the block keeps its contents, and
+ * the thread's next small allocation works (preparing a descriptor past the
+ * pool's end once zeroed the thread heaps beside the tables). */
+static void block_grows_in_place_to_the_pools_end(void **state)
+{
+	(void)state;
+	size_t size = 16 * MiB;
+	void *region = map_region(size);
+	assert_non_null(region);
+	VMEM *vmp = vmem_create_in_region(region, size);
+	assert_non_null(vmp);
+	void *small = vmem_malloc(vmp, 64);
+	assert_non_null(small);
+	void *block = vmem_malloc(vmp, MiB);
+	assert_non_null(block);
+	fill_pattern(block, MiB, 7);
+	size_t n;
+	void *grown = NULL;
+	for (n = size; n > MiB && grown == NULL; n -= 16384)
+		grown = vmem_realloc(vmp, block, n);
+	assert_ptr_equal(grown, block); /* in place: nothing lies after it */
+	assert_true(check_pattern(grown, MiB, 7));
+	if (vmem_check(vmp) != 1)
+		fail_msg("after growing to the end: %s", vmem_errormsg());
+	void *after = vmem_malloc(vmp, 64);
+	assert_non_null(after);
+	vmem_free(vmp, after);
+	vmem_free(vmp, small);
+	vmem_free(vmp, grown);
+	assert_int_equal(vmem_check(vmp), 1);
+	vmem_delete(vmp);
+	unmap_region(region, size);
+}
+
 static void large_blocks_of_every_size(void **state)
 {
 	(void)state;
@@ -120,6 +155,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(huge_block_resizes_in_place),
 	    cmocka_unit_test(huge_block_shrinks_to_small_in_a_full_pool),
+	    cmocka_unit_test(block_grows_in_place_to_the_pools_end),
 	    cmocka_unit_test(large_blocks_of_every_size),
 	};
 	return cmocka_run_group_tests_name("large blocks", tests, NULL, NULL);
