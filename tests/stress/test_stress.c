@@ -19,9 +19,11 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <execinfo.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -31,6 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 #include <libvmem.h>
@@ -745,6 +748,40 @@ static void *check_during_run(void *arg)
 
 /* ---------------------------------------------------------------- the run */
 
+/*
+ * A fault in a worker cannot go back to CMocka's handler (it would jump
+ * into the main thread's stack from another thread): it is told, with the
+ * faulting thread's stack, and the program dies of the signal, which the
+ * TAP driver reports.
+ */
+static void on_crash(int sig, siginfo_t *info, void *context)
+{
+	(void)context;
+	char line[160];
+	int n = snprintf(line, sizeof(line), "# crashed: signal %d (%s) at address %p in thread %lu\n", sig,
+			 strsignal(sig), info->si_addr, (unsigned long)pthread_self());
+	if (write(STDOUT_FILENO, line, (size_t)n) < 0)
+		_exit(128 + sig);
+	void *frames[48];
+	backtrace_symbols_fd(frames, backtrace(frames, 48), STDOUT_FILENO);
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+static void catch_crashes(void)
+{
+	void *frame;
+	backtrace(&frame, 1); /* loads what backtrace needs now, not in the handler */
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = on_crash;
+	sa.sa_flags = SA_SIGINFO;
+	sigemptyset(&sa.sa_mask);
+	const int signals[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT};
+	for (size_t i = 0; i < sizeof(signals) / sizeof(signals[0]); i++)
+		sigaction(signals[i], &sa, NULL);
+}
+
 static struct counts totals;
 static long threads_started;
 static double elapsed;
@@ -787,6 +824,7 @@ static void stress_run(void **state)
 		cfg.ops, cfg.threads, cfg.thread_ops, cfg.pools, cfg.seed);
 	struct timespec start;
 	clock_gettime(CLOCK_MONOTONIC, &start);
+	catch_crashes();
 
 	pthread_t checker_thread;
 	assert_int_equal(pthread_create(&checker_thread, NULL, check_during_run, NULL), 0);
