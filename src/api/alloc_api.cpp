@@ -49,7 +49,7 @@ __attribute__((noinline)) uintptr_t pool_of_pointer(const void *ptr) noexcept
 {
 	uintptr_t handle = core::pool_holding(address_of(ptr));
 	if (handle == 0)
-		VMEM_FAIL(EINVAL, "pointer %p is in no live pool", ptr);
+		VMEM_MISUSE(EINVAL, "pointer %p is in no live pool", ptr);
 	return handle;
 }
 

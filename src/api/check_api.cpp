@@ -38,8 +38,8 @@ int report_failure(check::WalkResult result, const VMEM *vmp, const check::Findi
 {
 	switch (result) {
 	case check::WalkResult::not_a_pool:
-		VMEM_FAIL(EINVAL, "invalid pool handle: %p (not a live pool)",
-			  static_cast<const void *>(vmp));
+		VMEM_MISUSE(EINVAL, "invalid pool handle: %p (not a live pool)",
+			    static_cast<const void *>(vmp));
 		return EINVAL;
 	case check::WalkResult::no_memory:
 		VMEM_FAIL(ENOMEM, "out of memory for the metadata walk");

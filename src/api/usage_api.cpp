@@ -20,8 +20,8 @@ void refuse_handle(const VMEM *vmp) noexcept
 	if (vmp == nullptr)
 		VMEM_FAIL(EINVAL, "invalid (NULL) pool handle");
 	else
-		VMEM_FAIL(EINVAL, "invalid pool handle: %p (not a live pool)",
-			  static_cast<const void *>(vmp));
+		VMEM_MISUSE(EINVAL, "invalid pool handle: %p (not a live pool)",
+			    static_cast<const void *>(vmp));
 }
 
 struct PolicyChange {

@@ -5,11 +5,13 @@
 #include <cerrno>
 #include <cstring>
 
+#include "core/block_guard.hpp"
 #include "core/heap.hpp"
 #include "core/large.hpp"
 #include "core/layout.hpp"
 #include "core/thread_cache.hpp"
 #include "platform/os.hpp"
+#include "util/checked_build.hpp"
 #include "util/error.hpp"
 
 namespace vmem::core {
@@ -22,12 +24,22 @@ void *fail_out_of_memory(uintptr_t handle, size_t size) noexcept
 	return nullptr;
 }
 
+// A block of a page on its way to the caller: the checked build clears
+// its free mark (block_guard.hpp).
+[[gnu::always_inline]] inline void *handed_out(void *block) noexcept
+{
+	if constexpr (kCheckedBuild)
+		if (block != nullptr)
+			guard::clear_mark(block);
+	return block;
+}
+
 // A block of class `cls` from the calling thread's heap.
 void *malloc_class(PoolState *state, ThreadHeap *heap, size_t block_size) noexcept
 {
 	if (block_size <= kDirectMax)
-		return heap_malloc_small(state, heap, block_size);
-	return heap_malloc_generic(state, heap, block_size);
+		return handed_out(heap_malloc_small(state, heap, block_size));
+	return handed_out(heap_malloc_generic(state, heap, block_size));
 }
 
 // The calling thread's heap in the pool, with the pool's state; nullptr
@@ -81,10 +93,11 @@ struct HeapRef {
 [[gnu::always_inline]] inline void *malloc_in(HeapRef ref, size_t size) noexcept
 {
 	if (size <= kDirectMax)
-		return heap_malloc_small(ref.state, ref.heap,
-					 size == 0 ? 1 : size); // malloc(0): a unique 8-byte block
+		return handed_out(
+		    heap_malloc_small(ref.state, ref.heap,
+				      size == 0 ? 1 : size)); // malloc(0): a unique smallest block
 	if (size <= kMediumMax)
-		return heap_malloc_generic(ref.state, ref.heap, size);
+		return handed_out(heap_malloc_generic(ref.state, ref.heap, size));
 	size_t zero_from;
 	return allocate_in(ref, size, kSliceSize, &zero_from);
 }
@@ -99,16 +112,58 @@ void *allocate(uintptr_t handle, size_t size, size_t alignment, size_t *zero_fro
 	return block != nullptr ? block : fail_out_of_memory(handle, size);
 }
 
-SliceDescriptor *block_span(PoolState *state, uintptr_t handle, const void *block) noexcept
+// The checked build looks a handle up before anything reads through it:
+// a deleted file pool's mapping is gone.  (Allocations need not: finding
+// the thread's heap validates the handle in every build.)
+bool handle_is_live(uintptr_t handle) noexcept
+{
+	if (mru_is(t_cache, handle) || directory::find_by_base(handle) != 0)
+		return true;
+	VMEM_MISUSE(EINVAL, "invalid pool handle: 0x%lx", static_cast<unsigned long>(handle));
+	return false;
+}
+
+// What the caller does with a block it names: keeps it (usable size,
+// realloc) or frees it.
+enum class BlockUse { keep, free };
+
+// The checked build's test of a block of a page: the start of a carved
+// block, and not free; freeing marks it free in the same step.
+bool page_block_is_live(PoolState *state, uintptr_t handle, SliceDescriptor *page, void *block,
+			BlockUse use) noexcept
+{
+	auto pool = static_cast<unsigned long>(handle);
+	if (!guard::is_carved_block(state, page, block)) {
+		VMEM_MISUSE(EINVAL, "%p is not a block of pool 0x%lx: not the start of a block", block, pool);
+		return false;
+	}
+	if (use == BlockUse::free ? guard::take_for_free(block) : !guard::is_free(block))
+		return true;
+	if (use == BlockUse::free)
+		VMEM_MISUSE(EINVAL, "double free of %p in pool 0x%lx: the block is free already", block,
+			    pool);
+	else
+		VMEM_MISUSE(EINVAL, "%p is a free block of pool 0x%lx (used after free)", block, pool);
+	return false;
+}
+
+// The span of `block`, a block of the pool the caller will use as `use`
+// says; nullptr (EINVAL) for an address that is no block of the pool.
+// Default builds tell a page's blocks apart only in vmem_check; the
+// checked build tests each one here.
+SliceDescriptor *block_span(PoolState *state, uintptr_t handle, void *block, BlockUse use) noexcept
 {
 	SliceDescriptor *span = span_of(state, address_of(block));
 	bool valid =
 	    span != nullptr && (span->kind == SliceKind::page || large_block_address(state, span) == block);
 	if (!valid) {
-		VMEM_FAIL(EINVAL, "%p is not a block of pool 0x%lx", block,
-			  static_cast<unsigned long>(handle));
+		VMEM_MISUSE(EINVAL, "%p is not a block of pool 0x%lx", block,
+			    static_cast<unsigned long>(handle));
 		return nullptr;
 	}
+	if constexpr (kCheckedBuild)
+		if (span->kind == SliceKind::page && !page_block_is_live(state, handle, span, block, use))
+			return nullptr;
 	return span;
 }
 
@@ -151,9 +206,12 @@ void *pool_aligned_alloc(uintptr_t handle, size_t alignment, size_t size) noexce
 
 void pool_free_slow(uintptr_t handle, void *block) noexcept
 {
+	if constexpr (kCheckedBuild)
+		if (!handle_is_live(handle))
+			return;
 	PoolHeader *header = header_of(handle);
 	PoolState *state = state_of(header);
-	SliceDescriptor *span = block_span(state, handle, block);
+	SliceDescriptor *span = block_span(state, handle, block, BlockUse::free);
 	if (span == nullptr)
 		return;
 	if (span->kind != SliceKind::page) {
@@ -168,15 +226,18 @@ void pool_free_slow(uintptr_t handle, void *block) noexcept
 		heap_free_local(state, thread_heap(handle, header), span, static_cast<FreeBlock *>(block));
 		return;
 	}
-	heap_free_remote(state, existing_thread_heap(handle, header), span, static_cast<FreeBlock *>(block));
+	heap_free_remote(state, existing_thread_heap(handle), span, static_cast<FreeBlock *>(block));
 }
 
 size_t pool_usable_size(uintptr_t handle, const void *block) noexcept
 {
 	if (block == nullptr)
 		return 0;
+	if constexpr (kCheckedBuild)
+		if (!handle_is_live(handle))
+			return 0;
 	PoolState *state = state_of(header_of(handle));
-	SliceDescriptor *span = block_span(state, handle, block);
+	SliceDescriptor *span = block_span(state, handle, const_cast<void *>(block), BlockUse::keep);
 	if (span == nullptr)
 		return 0;
 	return span->kind == SliceKind::page ? span->block_size : large_usable_size(span);
@@ -190,8 +251,11 @@ void *pool_realloc(uintptr_t handle, void *block, size_t size) noexcept
 		pool_free(handle, block);
 		return nullptr;
 	}
+	if constexpr (kCheckedBuild)
+		if (!handle_is_live(handle))
+			return nullptr;
 	PoolState *state = state_of(header_of(handle));
-	SliceDescriptor *span = block_span(state, handle, block);
+	SliceDescriptor *span = block_span(state, handle, block, BlockUse::keep);
 	if (span == nullptr)
 		return nullptr;
 	size_t usable;

@@ -16,6 +16,7 @@
 #include "core/layout.hpp"
 #include "core/thread_cache.hpp"
 #include "platform/os.hpp"
+#include "util/checked_build.hpp"
 
 namespace vmem::core {
 
@@ -35,12 +36,14 @@ inline PoolHeader *header_of(uintptr_t handle) noexcept
 // Fast path: the calling thread's most recent pool, a size served through
 // the direct array, a page with a free block.  Under Valgrind the direct
 // array holds only the empty page, so every call takes the slow path,
-// which reports blocks to memcheck.
+// which reports blocks to memcheck.  The checked build always takes the
+// slow path, which clears the block's free mark.
 inline void *pool_malloc(uintptr_t handle, size_t size) noexcept
 {
+	if constexpr (kCheckedBuild)
+		return pool_malloc_slow(handle, size);
 	ThreadCache &cache = t_cache;
-	if (__builtin_expect(cache.mru_pool == handle && size <= kDirectMax, true) &&
-	    __builtin_expect(cache.mru_header->cookie == cache.mru_cookie, true)) {
+	if (__builtin_expect(mru_is(cache, handle) && size <= kDirectMax, true)) {
 		// malloc(0) lands on direct[0], which serves the 8-byte class
 		SliceDescriptor *page = cache.mru_heap->direct[(size + 7) >> 3];
 		FreeBlock *block = page->free;
@@ -54,9 +57,12 @@ inline void *pool_malloc(uintptr_t handle, size_t size) noexcept
 }
 
 // Fast path: a block of a small or medium page this thread owns, whose
-// page neither empties nor leaves the full queue.
+// page neither empties nor leaves the full queue.  The checked build
+// always takes the slow path, which validates the handle and the block.
 inline void pool_free(uintptr_t handle, void *block) noexcept
 {
+	if constexpr (kCheckedBuild)
+		return pool_free_slow(handle, block);
 	PoolState *state = state_of(header_of(handle));
 	uint64_t slice = (address_of(block) - state->slice_origin) >> kSliceShift;
 	// one unsigned compare covers both ends of [first_slice, end_slice)

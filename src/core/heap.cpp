@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: BSD-3-Clause
 // heap.cpp -- thread heaps: page queues, refills, local and remote frees, abandonment.
+#include "core/block_guard.hpp"
 #include "core/heap.hpp"
 
 #include <cstring>
@@ -184,6 +185,8 @@ void extend_free_list(PoolState *state, SliceDescriptor *page) noexcept
 		auto *block = pointer_at<FreeBlock>(first + size * i);
 		set_block_next(block,
 			       i + 1 < count ? pointer_at<FreeBlock>(first + size * (i + 1)) : nullptr);
+		if constexpr (kCheckedBuild)
+			guard::mark_carved(block);
 	}
 	page->free = pointer_at<FreeBlock>(first);
 	page->capacity = static_cast<uint16_t>(page->capacity + count);

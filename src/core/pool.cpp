@@ -321,7 +321,7 @@ uint64_t purge_now(PoolHeader *header) noexcept
 	PoolState *state = state_of(header);
 	// the calling thread's empty pages (and abandoned empty ones) first:
 	// their slices join the free spans
-	if (ThreadHeap *heap = existing_thread_heap(handle_of(header), header))
+	if (ThreadHeap *heap = existing_thread_heap(handle_of(header)))
 		heap_release_empty_pages(state, heap);
 	LockGuard guard(state->lock);
 	return purge::purge_all(state);
@@ -331,7 +331,7 @@ bool destroy(uintptr_t base) noexcept
 {
 	PoolRecord *record = directory::remove(base);
 	if (record == nullptr) {
-		VMEM_FAIL(EINVAL, "invalid pool handle: 0x%lx", static_cast<unsigned long>(base));
+		VMEM_MISUSE(EINVAL, "invalid pool handle: 0x%lx", static_cast<unsigned long>(base));
 		return false;
 	}
 	if (record->flags & kBackingRegion) {

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: BSD-3-Clause
 // size_classes.hpp -- request sizes to block sizes: the classes small and medium pages serve.
 //
-//   class 0        8 bytes (requests of 8 or less: 8-byte alignment is enough)
+//   class 0        8 bytes (requests of 8 or less: 8-byte alignment is enough;
+//                  not used by the checked build, whose blocks need a second
+//                  word for their mark, see block_guard.hpp)
 //   classes 1-8    16 to 128 in 16-byte steps
 //   classes 9-44   four classes per doubling: 160, 192, 224, 256, 320 ... 65536
 //
@@ -13,6 +15,8 @@
 #include <bit>
 #include <cstddef>
 #include <cstdint>
+
+#include "util/checked_build.hpp"
 
 namespace vmem::core {
 
@@ -28,7 +32,7 @@ inline constexpr size_t kDirectCount = kDirectMax / 8 + 1;
 constexpr unsigned size_class_of(size_t size) noexcept
 {
 	if (size <= 8)
-		return 0;
+		return kCheckedBuild ? 1 : 0;
 	if (size <= 128)
 		return static_cast<unsigned>((size + 15) / 16);
 	// floor(log2(size - 1)) picks the doubling; the two bits below it the

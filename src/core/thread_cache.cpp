@@ -159,7 +159,7 @@ ThreadHeap *thread_heap_slow(uintptr_t handle, PoolHeader *header) noexcept
 	// before anything reads through it.
 	uint32_t id = directory::find_by_base(handle);
 	if (id == 0) {
-		VMEM_FAIL(EINVAL, "invalid pool handle: 0x%lx", static_cast<unsigned long>(handle));
+		VMEM_MISUSE(EINVAL, "invalid pool handle: 0x%lx", static_cast<unsigned long>(handle));
 		return nullptr;
 	}
 
@@ -194,12 +194,12 @@ ThreadHeap *thread_heap_slow(uintptr_t handle, PoolHeader *header) noexcept
 				  static_cast<unsigned long>(handle));
 			return nullptr;
 		}
-		*slot = HeapSlot{generation, header->cookie, heap, state, 0, handle};
+		*slot = HeapSlot{generation, heap, state, 0, handle};
 		if (++cache.live_heaps > kMaxHeapsPerThread)
 			abandon_least_recent(cache, id);
 	}
 	remember(cache, handle, removals, id);
-	return use_slot(cache, id, handle, header);
+	return use_slot(cache, id, handle, removals);
 }
 
 } // namespace vmem::core

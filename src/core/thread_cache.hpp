@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: BSD-3-Clause
 // thread_cache.hpp -- which heap the calling thread uses in a pool: the MRU pair, then slots.
 //
-// Each thread remembers its most recently used {pool, heap} pair, checked
-// against the pool's random cookie (a new pool at the same address has
-// another), an array of slots indexed by pool id, checked against the
+// Each thread remembers its most recently used {pool, heap} pair, valid
+// while no pool has been removed since it was made (so neither a deleted
+// pool nor a new pool at the same address is taken for it, and the check
+// reads nothing through the handle), an array of slots indexed by pool id, checked against the
 // directory's generation, and the ids of the handles it looked up lately,
 // so that moving between pools costs no directory walk.  A thread keeps at
 // most kMaxHeapsPerThread heaps; past that the least recently used one is
@@ -24,8 +25,7 @@ inline constexpr uint32_t kMaxHeapsPerThread = 64;
 
 struct HeapSlot {
 	uint64_t generation; // the pool's directory generation when the heap was made
-	uint64_t cookie;
-	ThreadHeap *heap; // nullptr: none
+	ThreadHeap *heap;    // nullptr: none
 	PoolState *state;
 	uint64_t last_use;
 	uintptr_t handle;
@@ -45,9 +45,8 @@ struct RecentPool {
 inline constexpr uint32_t kRecentPools = 256; // two-way sets of two entries
 
 struct ThreadCache {
-	uintptr_t mru_pool; // handle of the pool used last
-	const PoolHeader *mru_header;
-	uint64_t mru_cookie;
+	uintptr_t mru_pool;    // handle of the pool used last
+	uint64_t mru_removals; // the directory's removal count when it was found live
 	ThreadHeap *mru_heap;
 	PoolState *mru_state;
 	uint32_t thread_number; // 0 until the thread first needs a heap
@@ -71,6 +70,13 @@ extern constinit thread_local ThreadCache t_cache __attribute__((tls_model("init
 // the handle is not a live pool (EINVAL) or no heap can be made (ENOMEM).
 ThreadHeap *thread_heap_slow(uintptr_t handle, PoolHeader *header) noexcept;
 
+// Whether `handle` is the thread's MRU pool and still live: one load of
+// the removal count, which sits on a cache line of its own.
+inline bool mru_is(const ThreadCache &cache, uintptr_t handle) noexcept
+{
+	return cache.mru_pool == handle && cache.mru_removals == directory::removals();
+}
+
 // The first of the two entries of the table of recent pools where
 // `handle` may be.
 inline RecentPool *recent_pair(RecentPool *table, uintptr_t handle) noexcept
@@ -81,15 +87,14 @@ inline RecentPool *recent_pair(RecentPool *table, uintptr_t handle) noexcept
 }
 
 // Makes slot `id`, the thread's heap in `handle`, the most recently used
-// pair and returns its heap.
-inline ThreadHeap *use_slot(ThreadCache &cache, uint32_t id, uintptr_t handle,
-			    const PoolHeader *header) noexcept
+// pair and returns its heap; `removals` is the directory's removal count
+// read before `handle` was last found live.
+inline ThreadHeap *use_slot(ThreadCache &cache, uint32_t id, uintptr_t handle, uint64_t removals) noexcept
 {
 	HeapSlot &slot = cache.slots[id];
 	slot.last_use = ++cache.clock;
 	cache.mru_pool = handle;
-	cache.mru_header = header;
-	cache.mru_cookie = slot.cookie;
+	cache.mru_removals = removals;
 	cache.mru_heap = slot.heap;
 	cache.mru_state = slot.state;
 	return slot.heap;
@@ -97,7 +102,7 @@ inline ThreadHeap *use_slot(ThreadCache &cache, uint32_t id, uintptr_t handle,
 
 // The thread's heap in `handle` from the table of recent pools, made the
 // MRU pair; nullptr when it is not there.
-inline ThreadHeap *recent_heap(ThreadCache &cache, uintptr_t handle, const PoolHeader *header) noexcept
+inline ThreadHeap *recent_heap(ThreadCache &cache, uintptr_t handle) noexcept
 {
 	if (cache.recent == nullptr)
 		return nullptr;
@@ -105,26 +110,26 @@ inline ThreadHeap *recent_heap(ThreadCache &cache, uintptr_t handle, const PoolH
 	uint64_t removals = directory::removals();
 	for (int way = 0; way < 2; way++)
 		if (pair[way].handle == handle && pair[way].removals == removals)
-			return use_slot(cache, pair[way].id, handle, header);
+			return use_slot(cache, pair[way].id, handle, removals);
 	return nullptr;
 }
 
 inline ThreadHeap *thread_heap(uintptr_t handle, PoolHeader *header) noexcept
 {
 	ThreadCache &cache = t_cache;
-	if (__builtin_expect(cache.mru_pool == handle && header->cookie == cache.mru_cookie, true))
+	if (__builtin_expect(mru_is(cache, handle), true))
 		return cache.mru_heap;
-	if (ThreadHeap *heap = recent_heap(cache, handle, header))
+	if (ThreadHeap *heap = recent_heap(cache, handle))
 		return heap;
 	return thread_heap_slow(handle, header);
 }
 
 // The calling thread's heap in the pool if it has one already (no heap is
 // made), for batching remote frees.
-inline ThreadHeap *existing_thread_heap(uintptr_t handle, PoolHeader *header) noexcept
+inline ThreadHeap *existing_thread_heap(uintptr_t handle) noexcept
 {
 	ThreadCache &cache = t_cache;
-	return cache.mru_pool == handle && header->cookie == cache.mru_cookie ? cache.mru_heap : nullptr;
+	return mru_is(cache, handle) ? cache.mru_heap : nullptr;
 }
 
 inline uint32_t current_thread_number() noexcept

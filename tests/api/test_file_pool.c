@@ -180,6 +180,49 @@ static void allocation_through_a_deleted_pool_is_refused(void **state)
 	vmem_delete(other);
 }
 
+/* The thread's most recently used pool is the one deleted: its fast path
+ * must not read the gone mapping (this faulted before the MRU check read
+ * the directory's removal count instead of the pool's header). */
+static void allocation_through_the_last_used_deleted_pool_is_refused(void **state)
+{
+	VMEM *other = vmem_create(*state, VMEM_MIN_POOL);
+	assert_non_null(other);
+	void *kept = vmem_malloc(other, 48);
+	assert_non_null(kept);
+	for (int call = 0; call < 5; call++) {
+		VMEM *gone = vmem_create(*state, VMEM_MIN_POOL);
+		assert_non_null(gone);
+		for (int i = 0; i < 3; i++) /* warm the fast path on `gone` */
+			vmem_free(gone, vmem_malloc(gone, 32));
+		vmem_delete(gone);
+		errno = 0;
+		void *p = NULL;
+		switch (call) {
+		case 0:
+			p = vmem_malloc(gone, 32);
+			break;
+		case 1:
+			p = vmem_malloc(gone, 0);
+			break;
+		case 2:
+			p = vmem_calloc(gone, 4, 8);
+			break;
+		case 3:
+			p = vmem_aligned_alloc(gone, 64, 100);
+			break;
+		case 4:
+			p = vmem_strdup(gone, "x");
+			break;
+		}
+		assert_null(p);
+		assert_int_equal(errno, EINVAL);
+		assert_non_null(strstr(vmem_errormsg(), "invalid pool handle"));
+	}
+	assert_int_equal(vmem_check(other), 1);
+	vmem_free(other, kept);
+	vmem_delete(other);
+}
+
 static void delete_of_garbage_handles(void **state)
 {
 	(void)state;
@@ -220,6 +263,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(delete_twice_is_an_error_not_a_crash, setup_dir, teardown_dir),
 	    cmocka_unit_test_setup_teardown(allocation_through_a_deleted_pool_is_refused, setup_dir,
 					    teardown_dir),
+	    cmocka_unit_test_setup_teardown(allocation_through_the_last_used_deleted_pool_is_refused,
+					    setup_dir, teardown_dir),
 	    cmocka_unit_test(delete_of_garbage_handles),
 	    cmocka_unit_test_setup_teardown(interior_pointer_is_not_a_handle, setup_dir, teardown_dir),
 	};

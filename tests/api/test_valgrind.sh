@@ -40,7 +40,7 @@ run() {
 
 run clean "ERROR SUMMARY: 0 errors" "All heap blocks were freed" "vmem_check: 1, stats: 0"
 run region-clean "ERROR SUMMARY: 0 errors" "vmem_check: 1, stats: 0"
-run leak "8 bytes in 1 blocks are definitely lost" "pool_malloc"
+run leak "16 bytes in 1 blocks are definitely lost" "pool_malloc"
 run overrun "Invalid write of size 4" "0 bytes after a block of size 48"
 run use-after-free "Invalid write of size 1" "inside a block of size"
 run region-reuse "ERROR SUMMARY: 0 errors"

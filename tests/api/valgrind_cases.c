@@ -59,8 +59,8 @@ int main(int argc, char **argv)
 	if (strcmp(mode, "clean") == 0 || strcmp(mode, "region-clean") == 0) {
 		status = clean_use(vmp);
 	} else if (strcmp(mode, "leak") == 0) {
-		void *lost = vmem_malloc(vmp, 8);
-		memset(lost, 1, 8);
+		void *lost = vmem_malloc(vmp, 16);
+		memset(lost, 1, 16);
 		lost = NULL; /* the only pointer to it is gone */
 	} else if (strcmp(mode, "overrun") == 0) {
 		int *ints = vmem_malloc(vmp, 48);
