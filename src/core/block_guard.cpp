@@ -14,7 +14,8 @@ uint64_t g_secret = kCheckedBuild ? os::random_u64() | 1 : 0;
 bool is_carved_block(const PoolState *state, const SliceDescriptor *page, const void *address) noexcept
 {
 	uintptr_t offset = address_of(address) - slice_address(state, index_of(state, page));
-	return offset % page->block_size == 0 && offset / page->block_size < page->capacity;
+	uint16_t capacity = __atomic_load_n(&page->capacity, __ATOMIC_RELAXED); // the owner may be carving
+	return offset % page->block_size == 0 && offset / page->block_size < capacity;
 }
 
 } // namespace vmem::core::guard

@@ -189,7 +189,9 @@ void extend_free_list(PoolState *state, SliceDescriptor *page) noexcept
 			guard::mark_carved(block);
 	}
 	page->free = pointer_at<FreeBlock>(first);
-	page->capacity = static_cast<uint16_t>(page->capacity + count);
+	// an atomic store (a plain one on x86): the checked build's frees read
+	// the capacity from other threads (block_guard.hpp)
+	__atomic_store_n(&page->capacity, static_cast<uint16_t>(page->capacity + count), __ATOMIC_RELAXED);
 	// never-used memory of a file pool reads as zero: calloc need not clear
 	if (page->flags & kPageZeroMemory)
 		page->flags |= kPageFreshZero;
