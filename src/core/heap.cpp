@@ -249,11 +249,25 @@ void release_page_locked(PoolState *state, SliceDescriptor *page) noexcept
 	spans::release(state, first, count);
 }
 
+// Waits out a remote thread that told the owner heap of a free into this
+// page (mode kDelayedFreeing) and has not yet set the mode back: the owner
+// may have freed that very block already and emptied the page, and the
+// remote thread's last write goes to the page's thread_free.  The page
+// must not go back to the free spans, whose next page may start at the
+// same descriptor, before that write.  An empty page has no block that
+// another free could bring, so no remote thread enters the mode again.
+void wait_out_freeing(const SliceDescriptor *page) noexcept
+{
+	while ((page->thread_free.load(std::memory_order_acquire) & kDelayedMask) == kDelayedFreeing)
+		__builtin_ia32_pause();
+}
+
 // An empty page that is not the current one of its class goes back to the
 // pool at once: thread heaps keep pages, not piles of idle memory.
 void retire(PoolState *state, ThreadHeap *heap, SliceDescriptor *page) noexcept
 {
 	queue_remove(state, (page->flags & kPageInFull) ? heap->full : heap->queues[page->size_class], page);
+	wait_out_freeing(page);
 	LockGuard guard(state->lock);
 	release_page_locked(state, page);
 }
@@ -284,7 +298,8 @@ void push_remote_chain(PoolState *state, SliceDescriptor *page, FreeBlock *head,
 		}
 		if (mode == kDelayedUse) {
 			// Tell the owner once; the FREEING mode keeps it from
-			// abandoning the heap while we use it.
+			// abandoning the heap, or giving the page back, while we
+			// use them.
 			if (!page->thread_free.compare_exchange_weak(
 				old, (old & ~kDelayedMask) | kDelayedFreeing, std::memory_order_acquire,
 				std::memory_order_relaxed))
