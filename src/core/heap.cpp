@@ -150,16 +150,21 @@ void set_delayed_mode(SliceDescriptor *page, uintptr_t mode) noexcept
 
 // ---------------------------------------------------------------- page contents
 
-// Moves the blocks other threads freed into the page onto its free list.
-void collect_thread_free(SliceDescriptor *page) noexcept
+// Takes the chain of blocks other threads freed into the page, leaving
+// the mode bits as they are: one atomic read-modify-write, whether the
+// chain is empty or not (heap_abandon counts on that).
+uintptr_t take_thread_free(SliceDescriptor *page) noexcept
 {
-	uintptr_t old = page->thread_free.load(std::memory_order_relaxed);
-	do {
-		if ((old & ~kDelayedMask) == 0)
-			return;
-	} while (!page->thread_free.compare_exchange_weak(old, old & kDelayedMask, std::memory_order_acq_rel,
-							  std::memory_order_relaxed));
-	auto *head = reinterpret_cast<FreeBlock *>(old & ~kDelayedMask);
+	return page->thread_free.fetch_and(kDelayedMask, std::memory_order_acq_rel);
+}
+
+// Puts a chain taken from the page's thread_free onto its free list:
+// those blocks are no longer used.
+void splice_thread_free(SliceDescriptor *page, uintptr_t taken) noexcept
+{
+	auto *head = reinterpret_cast<FreeBlock *>(taken & ~kDelayedMask);
+	if (head == nullptr)
+		return;
 	FreeBlock *tail = head;
 	uint32_t count = 1;
 	for (FreeBlock *next; (next = block_next(tail)) != nullptr; tail = next)
@@ -168,6 +173,13 @@ void collect_thread_free(SliceDescriptor *page) noexcept
 	page->free = head;
 	page->flags &= static_cast<uint8_t>(~kPageFreshZero);
 	page->used = static_cast<uint16_t>(page->used - count);
+}
+
+// Moves the blocks other threads freed into the page onto its free list.
+void collect_thread_free(SliceDescriptor *page) noexcept
+{
+	if ((page->thread_free.load(std::memory_order_relaxed) & ~kDelayedMask) != 0)
+		splice_thread_free(page, take_thread_free(page));
 }
 
 // Carves the next untouched blocks of the page into its (empty) free list.
@@ -239,11 +251,12 @@ void move_from_full(PoolState *state, ThreadHeap *heap, SliceDescriptor *page) n
 	page->flags &= static_cast<uint8_t>(~kPageInFull);
 }
 
-// Under the pool lock: the page's slices go back to the free spans.
-void release_page_locked(PoolState *state, SliceDescriptor *page) noexcept
+// Under the pool lock: the slices of the page whose first descriptor is
+// `span` go back to the free spans.
+void release_span_locked(PoolState *state, SliceDescriptor *span) noexcept
 {
-	uint32_t first = index_of(state, page);
-	uint32_t count = page->slice_count;
+	uint32_t first = index_of(state, span);
+	uint32_t count = span->slice_count;
 	if (vg::active())
 		vg::no_access(pointer_at(slice_address(state, first)), size_t{count} << kSliceShift);
 	spans::release(state, first, count);
@@ -262,14 +275,21 @@ void wait_out_freeing(const SliceDescriptor *page) noexcept
 		__builtin_ia32_pause();
 }
 
+// Under the pool lock: takes an empty page of the heap off its queue and
+// gives it back to the free spans.
+void retire_locked(PoolState *state, ThreadHeap *heap, SliceDescriptor *page) noexcept
+{
+	queue_remove(state, (page->flags & kPageInFull) ? heap->full : heap->queues[page->size_class], page);
+	wait_out_freeing(page);
+	release_span_locked(state, page);
+}
+
 // An empty page that is not the current one of its class goes back to the
 // pool at once: thread heaps keep pages, not piles of idle memory.
 void retire(PoolState *state, ThreadHeap *heap, SliceDescriptor *page) noexcept
 {
-	queue_remove(state, (page->flags & kPageInFull) ? heap->full : heap->queues[page->size_class], page);
-	wait_out_freeing(page);
 	LockGuard guard(state->lock);
-	release_page_locked(state, page);
+	retire_locked(state, heap, page);
 }
 
 // Blocks freed by other threads into pages that were full.
@@ -317,10 +337,61 @@ void push_remote_chain(PoolState *state, SliceDescriptor *page, FreeBlock *head,
 			}
 			return;
 		}
+		// acquire too: see push_remote
 		set_block_next(tail, reinterpret_cast<FreeBlock *>(old & ~kDelayedMask));
 		if (page->thread_free.compare_exchange_weak(
-			old, address_of(head) | mode, std::memory_order_release, std::memory_order_relaxed))
+			old, address_of(head) | mode, std::memory_order_acq_rel, std::memory_order_relaxed))
 			return;
+	}
+}
+
+// Under the pool lock: if `page` is an abandoned page, takes its remote
+// frees and, when that leaves it empty, gives it back to the free spans.
+// Under the lock a page's first descriptor with no owner is an abandoned
+// page, on the queue of its class (heap_abandon and acquire_page_locked
+// change both together); the owner is read first, since `used` of a page
+// someone owns is its owner's to change.  Remote threads push onto
+// thread_free without the lock, but a block on its way is still counted
+// in `used`: once the take leaves `used` at 0, every carved block is on
+// `free`, and no free into the page can be in flight.
+bool release_if_empty_abandoned_locked(PoolState *state, SliceDescriptor *page) noexcept
+{
+	if (page->kind != SliceKind::page || page->owner_thread.load(std::memory_order_relaxed) != 0)
+		return false;
+	collect_thread_free(page);
+	if (page->used != 0)
+		return false;
+	queue_remove(state, state->abandoned[page->size_class], page);
+	release_span_locked(state, page);
+	return true;
+}
+
+// Under the pool lock: every abandoned page that other threads' frees
+// have emptied goes back to the free spans.
+void release_empty_abandoned_locked(PoolState *state) noexcept
+{
+	for (auto &queue : state->abandoned)
+		for_each_page_of(state, queue, [&](SliceDescriptor *page) {
+			release_if_empty_abandoned_locked(state, page);
+		});
+}
+
+// Pushes a chain of remote frees to its page.  Under CONSERVATIVE an
+// abandoned page is then looked at under the lock, so that the frees that
+// empty it give its memory back at once, as the policy promises, and not
+// at the next purge.  The page's owner is read after the push: either
+// heap_abandon's take of thread_free (after it clears the owner) comes
+// after the push in the order of changes to thread_free, and the
+// abandoning thread finds the pushed blocks itself, or it comes before,
+// and the push, which reads the take's value or a later push's, acquires
+// the cleared owner with it.  The page may meanwhile have been reclaimed
+// or given back: release_if_empty_abandoned_locked then leaves it be.
+void push_remote(PoolState *state, SliceDescriptor *page, FreeBlock *head, FreeBlock *tail) noexcept
+{
+	push_remote_chain(state, page, head, tail);
+	if (purge::conservative(state) && page->owner_thread.load(std::memory_order_relaxed) == 0) {
+		LockGuard guard(state->lock);
+		release_if_empty_abandoned_locked(state, page);
 	}
 }
 
@@ -559,7 +630,7 @@ void heap_flush_remote(PoolState *state, ThreadHeap *heap) noexcept
 	RemoteBatch &batch = heap->remote;
 	if (batch.count == 0)
 		return;
-	push_remote_chain(state, batch.page, batch.head, batch.tail);
+	push_remote(state, batch.page, batch.head, batch.tail);
 	batch = RemoteBatch{nullptr, nullptr, nullptr, 0};
 }
 
@@ -567,7 +638,7 @@ void heap_free_remote(PoolState *state, ThreadHeap *heap, SliceDescriptor *page,
 {
 	if (heap == nullptr) {
 		set_block_next(block, nullptr);
-		push_remote_chain(state, page, block, block);
+		push_remote(state, page, block, block);
 		return;
 	}
 	RemoteBatch &batch = heap->remote;
@@ -603,12 +674,17 @@ void heap_abandon(PoolState *state, ThreadHeap *heap) noexcept
 	LockGuard guard(state->lock);
 	for_each_page([&](PageQueue &queue, SliceDescriptor *page) {
 		queue_remove(state, queue, page);
-		collect_thread_free(page);
+		// The owner goes before the remote frees are taken, with a
+		// read-modify-write even when there are none: a remote thread
+		// whose push comes later then sees the page without an owner
+		// (push_remote), and under CONSERVATIVE gives it back if its
+		// frees empty it.
+		page->owner_thread.store(0, std::memory_order_relaxed);
+		splice_thread_free(page, take_thread_free(page));
 		if (page->used == 0) {
-			release_page_locked(state, page);
+			release_span_locked(state, page);
 			return;
 		}
-		page->owner_thread.store(0, std::memory_order_relaxed);
 		page->heap_index = 0;
 		page->flags =
 		    static_cast<uint8_t>((page->flags & ~(kPageInFull | kPageCurrent)) | kPageAbandoned);
@@ -619,30 +695,29 @@ void heap_abandon(PoolState *state, ThreadHeap *heap) noexcept
 	state->free_heaps = heap->index;
 }
 
+void heap_release_unused_locked(PoolState *state, ThreadHeap *heap) noexcept
+{
+	if (heap != nullptr) {
+		for (unsigned cls = 0; cls < kClassCount; cls++) {
+			for_each_page_of(state, heap->queues[cls], [&](SliceDescriptor *page) {
+				collect_thread_free(page);
+				if (page->used != 0)
+					return;
+				if (heap->current[cls] == page)
+					set_current(heap, cls, &g_empty_page);
+				retire_locked(state, heap, page);
+			});
+		}
+	}
+	// Abandoned pages belong to nobody: under the lock, any thread may
+	// take their remote frees and free the empty ones.
+	release_empty_abandoned_locked(state);
+}
+
 void heap_release_empty_pages(PoolState *state, ThreadHeap *heap) noexcept
 {
-	for (unsigned cls = 0; cls < kClassCount; cls++) {
-		for_each_page_of(state, heap->queues[cls], [&](SliceDescriptor *page) {
-			collect_thread_free(page);
-			if (page->used != 0)
-				return;
-			if (heap->current[cls] == page)
-				set_current(heap, cls, &g_empty_page);
-			retire(state, heap, page);
-		});
-	}
-	// Abandoned pages belong to nobody: under the lock, this thread may
-	// collect their remote frees and free the empty ones.
 	LockGuard guard(state->lock);
-	for (auto &queue : state->abandoned) {
-		for_each_page_of(state, queue, [&](SliceDescriptor *page) {
-			collect_thread_free(page);
-			if (page->used != 0)
-				return;
-			queue_remove(state, queue, page);
-			release_page_locked(state, page);
-		});
-	}
+	heap_release_unused_locked(state, heap);
 }
 
 SliceDescriptor *span_of(PoolState *state, uintptr_t address) noexcept
