@@ -251,8 +251,8 @@ void move_from_full(PoolState *state, ThreadHeap *heap, SliceDescriptor *page) n
 	page->flags &= static_cast<uint8_t>(~kPageInFull);
 }
 
-// Under the pool lock: the slices of the page whose first descriptor is
-// `span` go back to the free spans.
+// Under the pool lock: the slices of the page or heap slab whose first
+// descriptor is `span` go back to the free spans.
 void release_span_locked(PoolState *state, SliceDescriptor *span) noexcept
 {
 	uint32_t first = index_of(state, span);
@@ -527,6 +527,73 @@ void add_free_heaps(PoolState *state, ThreadHeap *heaps, uint32_t first_index, u
 	state->heap_capacity += count;
 }
 
+// Slab numbers (indexes into PoolState::heap_slabs), a bit each.
+struct SlabSet {
+	uint64_t bits[kMaxHeapSlabs / 64];
+	void add(uint32_t slab) noexcept
+	{
+		bits[slab / 64] |= uint64_t{1} << (slab % 64);
+	}
+	bool has(uint32_t slab) const noexcept
+	{
+		return (bits[slab / 64] >> (slab % 64)) & 1;
+	}
+	bool empty() const noexcept
+	{
+		for (uint64_t word : bits)
+			if (word != 0)
+				return false;
+		return true;
+	}
+};
+
+// The slab number of heap slot `index`, which is not a head heap.
+uint32_t slab_number_of(const PoolState *state, uint32_t index) noexcept
+{
+	return (index - 1 - state->head_heap_count) / kHeapsPerSlab;
+}
+
+// Under the pool lock: whether no heap of the (present) slab is in use.
+// A heap's owner changes only under the lock (heap_create, heap_abandon);
+// an unused heap is in no thread's slots, no page names it (abandoned
+// pages name no heap) and no remote free reaches it (heap_abandon set
+// every page of it to kDelayedNever, waiting out any remote thread that
+// was telling it of a free).
+bool slab_unused(PoolState *state, uint32_t slab) noexcept
+{
+	auto *heaps = pointer_at<ThreadHeap>(slice_address(state, state->heap_slabs[slab]));
+	for (uint32_t i = 0; i < kHeapsPerSlab; i++)
+		if (heaps[i].owner_thread != 0)
+			return false;
+	return true;
+}
+
+// Under the pool lock: gives the slabs of `slabs`, whose heaps are all
+// unused, back to the free spans.  Their slots leave the chain of unused
+// slots; their numbers stay in heap_slabs as holes (0), which heap_create
+// fills before it adds a number, so slot numbers of the other slabs, which
+// pages and threads hold, do not move.
+void release_heap_slabs_locked(PoolState *state, const SlabSet &slabs) noexcept
+{
+	for (uint32_t *link = &state->free_heaps; *link != 0;) {
+		ThreadHeap *heap = heap_at(state, *link);
+		if (*link > state->head_heap_count && slabs.has(slab_number_of(state, *link)))
+			*link = heap->next_free;
+		else
+			link = &heap->next_free;
+	}
+	for (uint32_t slab = 0; slab < state->heap_slab_count; slab++) {
+		if (!slabs.has(slab))
+			continue;
+		SliceDescriptor *span = &desc(state, state->heap_slabs[slab]);
+		state->heap_slabs[slab] = 0;
+		state->heap_capacity -= kHeapsPerSlab;
+		release_span_locked(state, span);
+	}
+	while (state->heap_slab_count != 0 && state->heap_slabs[state->heap_slab_count - 1] == 0)
+		state->heap_slab_count--;
+}
+
 } // namespace
 
 void heaps_init(PoolState *state, uintptr_t gap_start, uintptr_t gap_end) noexcept
@@ -548,7 +615,11 @@ ThreadHeap *heap_create(PoolState *state, uint32_t thread, uint64_t pool_cookie)
 {
 	LockGuard guard(state->lock);
 	if (state->free_heaps == 0) {
-		if (state->heap_slab_count == kMaxHeapSlabs)
+		// the first slab number given back, else a new one
+		uint32_t slab_number = 0;
+		while (slab_number < state->heap_slab_count && state->heap_slabs[slab_number] != 0)
+			slab_number++;
+		if (slab_number == kMaxHeapSlabs)
 			return nullptr;
 		int err = 0;
 		uint32_t first = spans::allocate(state, kHeapSlabSlices, kSliceSize, &err);
@@ -559,8 +630,9 @@ ThreadHeap *heap_create(PoolState *state, uint32_t thread, uint64_t pool_cookie)
 		slab.slice_count = kHeapSlabSlices;
 		slab.back_offset = 0;
 		tag_interior(state, first, kHeapSlabSlices);
-		uint32_t slab_number = state->heap_slab_count++;
 		state->heap_slabs[slab_number] = first;
+		if (slab_number == state->heap_slab_count)
+			state->heap_slab_count++;
 		auto *heaps = pointer_at<ThreadHeap>(slice_address(state, first));
 		if (vg::active())
 			vg::undefined(heaps, kHeapSlabBytes); // free slices are off limits until used
@@ -693,6 +765,16 @@ void heap_abandon(PoolState *state, ThreadHeap *heap) noexcept
 	heap->owner_thread = 0;
 	heap->next_free = state->free_heaps;
 	state->free_heaps = heap->index;
+	// CONSERVATIVE gives memory back as soon as nothing uses it: the
+	// heap's slab too, when this was its last heap in use.
+	if (heap->index > state->head_heap_count && purge::conservative(state)) {
+		SlabSet unused{};
+		uint32_t slab = slab_number_of(state, heap->index);
+		if (slab_unused(state, slab)) {
+			unused.add(slab);
+			release_heap_slabs_locked(state, unused);
+		}
+	}
 }
 
 void heap_release_unused_locked(PoolState *state, ThreadHeap *heap) noexcept
@@ -712,6 +794,12 @@ void heap_release_unused_locked(PoolState *state, ThreadHeap *heap) noexcept
 	// Abandoned pages belong to nobody: under the lock, any thread may
 	// take their remote frees and free the empty ones.
 	release_empty_abandoned_locked(state);
+	SlabSet unused{};
+	for (uint32_t slab = 0; slab < state->heap_slab_count; slab++)
+		if (state->heap_slabs[slab] != 0 && slab_unused(state, slab))
+			unused.add(slab);
+	if (!unused.empty())
+		release_heap_slabs_locked(state, unused);
 }
 
 void heap_release_empty_pages(PoolState *state, ThreadHeap *heap) noexcept

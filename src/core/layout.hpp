@@ -169,10 +169,10 @@ struct PoolState {
 
 	uintptr_t head_heaps;		    // heaps in the gap between the tables and the first slice
 	uint32_t head_heap_count;	    // how many fit there: heap indexes 1..head_heap_count
-	uint32_t heap_slabs[kMaxHeapSlabs]; // first slice of each heap slab (0: none yet), for the rest
-	uint32_t heap_slab_count;
-	uint32_t free_heaps; // chain of unused heap slots (1-based index)
-	uint32_t heap_capacity;
+	uint32_t heap_slabs[kMaxHeapSlabs]; // first slice of each heap slab (0: none, or given back)
+	uint32_t heap_slab_count;	    // slab numbers in use: the last one's slab is present
+	uint32_t free_heaps;		    // chain of unused heap slots (1-based index)
+	uint32_t heap_capacity;		    // heap slots in the head and in the slabs present
 
 	PageQueue abandoned[kClassCount]; // pages whose heap went away
 

@@ -311,7 +311,8 @@ namespace {
 
 // Under the pool lock: what no thread uses joins the free spans first (the
 // calling thread's empty pages when the pool is the one it used last, the
-// abandoned pages that have become empty), then every free span is purged.  The bytes given back: by the
+// abandoned pages that have become empty, the heap slabs with no heap in
+// use), then every free span is purged.  The bytes given back: by the
 // purge, and by CONSERVATIVE's purge of each span as it is freed.
 uint64_t give_back_locked(PoolHeader *header, PoolState *state) noexcept
 {

@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * test_purge_threads.c -- what exited threads leave behind goes back: pages
- * that other threads' frees emptied after their owner exited, by
- * vmem_purge from a thread with no heap in the pool, and at once under
- * VMEM_USAGE_POLICY_CONSERVATIVE; also while other threads free into those
- * pages, reclaim them and come and go.
+ * that other threads' frees emptied after their owner exited, and the slabs
+ * of thread heaps no thread uses, by vmem_purge from a thread with no heap
+ * in the pool, and at once under VMEM_USAGE_POLICY_CONSERVATIVE; also while
+ * other threads free into those pages, reclaim them and come and go.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -28,9 +28,8 @@
 enum { POOL_SIZE = 64 * MiB, KiB = 1024 };
 
 /* What may stay of a pool's memory after everything went back: descriptor
- * pages and back-map bytes of the segments the blocks reached, and a slab
- * of thread heaps. */
-enum { RESIDENT_SLACK = 128 * KiB };
+ * pages and back-map bytes of the segments the blocks reached. */
+enum { RESIDENT_SLACK = 128 * KiB, METADATA_SLACK = 32 * KiB };
 
 /* Fewer blocks and threads under VMEM_TEST_QUICK (Valgrind's tools). */
 static bool quick(void)
@@ -198,8 +197,10 @@ static void assert_back_to_start(const struct fixture *f, const struct vmem_stat
 	assert_int_equal(st->allocations, 0);
 	assert_int_equal(st->allocated, 0);
 	assert_int_equal(st->active, 0);
-	if (st->resident > f->start.resident + RESIDENT_SLACK)
-		fail_msg("resident %zu, at creation %zu", st->resident, f->start.resident);
+	if (st->resident > f->start.resident + RESIDENT_SLACK ||
+	    st->metadata > f->start.metadata + METADATA_SLACK)
+		fail_msg("resident %zu and metadata %zu, at creation %zu and %zu", st->resident, st->metadata,
+			 f->start.resident, f->start.metadata);
 }
 
 /* Memory of the blocks' pages, less the last page of each thread, which may
@@ -213,8 +214,8 @@ static size_t blocks_bytes(int total)
  * Threads fill pages with 64-byte blocks and exit; the main thread, with no
  * heap in the pool, frees every block, so the pages are empty but still on
  * the abandoned queues.  vmem_purge from that thread gives them back: the
- * pool's memory (file blocks, or the region's resident pages) returns to
- * its figure at creation.  Under CONSERVATIVE they go back as
+ * pool's memory (file blocks, or the region's resident pages) and metadata
+ * return to their figures at creation.  Under CONSERVATIVE they go back as
  * the frees empty them, without a purge.
  */
 static void abandoned_pages_go_back_without_a_heap(void **state)
@@ -252,6 +253,82 @@ static void abandoned_pages_go_back_without_a_heap(void **state)
 	after = stats_of(f->vmp);
 	assert_back_to_start(f, &after);
 	free(blocks);
+}
+
+/* ---------------------------------------------------------------- heap slabs */
+
+enum { CROWD = 80 }; /* threads at once: more than the head heaps, so slabs are made */
+
+struct crowd {
+	VMEM *vmp;
+	pthread_barrier_t all_in; /* every thread has its heap (and the main thread) */
+	pthread_barrier_t go;	  /* the main thread has looked */
+};
+
+/* One block, held until the whole crowd has a heap, then freed. */
+static void *join_the_crowd(void *arg)
+{
+	struct crowd *crowd = arg;
+	void *block = vmem_malloc(crowd->vmp, SMALL);
+	if (block == NULL)
+		thread_failed();
+	pthread_barrier_wait(&crowd->all_in);
+	pthread_barrier_wait(&crowd->go);
+	vmem_free(crowd->vmp, block);
+	return NULL;
+}
+
+/* CROWD threads live at once, each with a heap in the pool; the main
+ * thread checks the pool and returns its stats while they are all in. */
+static struct vmem_stats crowd_comes_and_goes(VMEM *vmp)
+{
+	struct crowd crowd = {.vmp = vmp};
+	pthread_barrier_init(&crowd.all_in, NULL, CROWD + 1);
+	pthread_barrier_init(&crowd.go, NULL, CROWD + 1);
+	pthread_t threads[CROWD];
+	for (int i = 0; i < CROWD; i++)
+		assert_int_equal(pthread_create(&threads[i], NULL, join_the_crowd, &crowd), 0);
+	pthread_barrier_wait(&crowd.all_in);
+	int verdict = vmem_check(vmp);
+	struct vmem_stats peak = stats_of(vmp);
+	pthread_barrier_wait(&crowd.go);
+	for (int i = 0; i < CROWD; i++)
+		pthread_join(threads[i], NULL);
+	pthread_barrier_destroy(&crowd.all_in);
+	pthread_barrier_destroy(&crowd.go);
+	assert_int_equal(verdict, 1);
+	assert_int_equal(atomic_load(&thread_failures), 0);
+	assert_int_equal(peak.allocations, CROWD);
+	return peak;
+}
+
+/*
+ * Crowds of threads come and go: while one is in, the pool holds slabs of
+ * thread heaps (64 KiB each, 35 heaps); once it has left, vmem_purge gives
+ * the slabs back, and under CONSERVATIVE the last heap of each slab to go
+ * takes its slab with it.  Round after round the metadata returns to its
+ * figure at creation instead of growing, and the slab numbers given back
+ * are used again.
+ */
+static void heap_slabs_go_back_when_their_threads_have_gone(void **state)
+{
+	struct fixture *f = *state;
+	int rounds = quick() ? 2 : 4;
+	for (int round = 0; round < rounds; round++) {
+		struct vmem_stats peak = crowd_comes_and_goes(f->vmp);
+		/* at least two slabs for the heaps beyond the head */
+		assert_true(peak.metadata >= f->start.metadata + 2 * 64 * KiB);
+		struct vmem_stats gone = stats_of(f->vmp);
+		if (f->policy == VMEM_USAGE_POLICY_CONSERVATIVE)
+			assert_back_to_start(f, &gone);
+		else
+			assert_true(gone.metadata >= peak.metadata); /* kept until a purge */
+		assert_int_equal(vmem_check(f->vmp), 1);
+		vmem_purge(f->vmp);
+		struct vmem_stats purged = stats_of(f->vmp);
+		assert_back_to_start(f, &purged);
+		assert_int_equal(vmem_check(f->vmp), 1);
+	}
 }
 
 /* ---------------------------------------------------------------- all at once */
@@ -361,7 +438,7 @@ static void *churn(void *arg)
  * the abandoned pages, interleaved so both push onto the same pages, while
  * crowds of short-lived threads allocate blocks of the same sizes
  * (reclaiming the abandoned pages the frees are going into, and making and
- * giving up heaps) and the main thread runs
+ * giving up heaps, so slabs come and go) and the main thread runs
  * vmem_purge and vmem_check over and over.  No block may be damaged, every
  * check must pass, and once all have finished and a last purge ran, the
  * pool is back at its figures at creation.
@@ -409,6 +486,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    ALL_FOUR(abandoned_pages_go_back_without_a_heap),
+	    ALL_FOUR(heap_slabs_go_back_when_their_threads_have_gone),
 	    ALL_FOUR(purge_races_remote_frees_reclaims_and_thread_churn),
 	};
 	return cmocka_run_group_tests_name("purge after threads exit", tests, NULL, NULL);
