@@ -86,7 +86,7 @@ public:
 		stats_->pool_size = header.size;
 		stats_->slices = state.end_slice - state.first_slice;
 		stats_->segments = state.segment_count;
-		stats_->usage_policy = state.usage_policy;
+		stats_->usage_policy = state.usage_policy.load(std::memory_order_relaxed);
 		// The guard and header pages, the segment states, the tables of
 		// segments in use (descriptors, back-map bytes, reserved-slice
 		// word) and the head heaps; heap slabs were added as visited.

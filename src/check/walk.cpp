@@ -133,7 +133,18 @@ private:
 		return slice < state_->end_slice && &desc(static_cast<uint32_t>(slice)) == d &&
 		       is_head(static_cast<uint32_t>(slice), SliceKind::page);
 	}
-	// Heap slot `index` (1..heap_capacity), or nullptr when the slab
+	// Slot numbers run up to the last slab number in use; the slots of a
+	// slab given back (a hole in heap_slabs) are not in the table.
+	uint32_t slot_limit() const noexcept
+	{
+		return state_->head_heap_count + state_->heap_slab_count * kHeapsPerSlab;
+	}
+	bool slot_in_hole(uint32_t index) const noexcept
+	{
+		return index > state_->head_heap_count &&
+		       state_->heap_slabs[(index - 1 - state_->head_heap_count) / kHeapsPerSlab] == 0;
+	}
+	// Heap slot `index` (1..slot_limit()), or nullptr when the slab
 	// recorded for it does not lie among the pool's slices.
 	ThreadHeap *heap_or_null(uint32_t index) const noexcept
 	{
@@ -444,9 +455,13 @@ bool Walk::page_holds(uint32_t first, const SliceDescriptor &page) noexcept
 				    page.heap_index, page.flags);
 		abandoned_pages_++;
 	} else {
-		if (page.heap_index == 0 || page.heap_index > state_->heap_capacity)
+		if (page.heap_index == 0 || page.heap_index > slot_limit())
 			return fail(kInvOwnership, at, "page at slice %u names heap %u of %u", first,
-				    page.heap_index, state_->heap_capacity);
+				    page.heap_index, slot_limit());
+		if (slot_in_hole(page.heap_index))
+			return fail(kInvOwnership, at,
+				    "page at slice %u names heap %u, whose slab was given back", first,
+				    page.heap_index);
 		ThreadHeap *heap = heap_or_null(page.heap_index);
 		if (heap == nullptr)
 			return fail(kInvHeapTable, at,
@@ -547,35 +562,40 @@ bool Walk::free_bins_hold() noexcept
 bool Walk::heap_table_holds() noexcept
 {
 	uintptr_t at = address_of(state_);
-	uint32_t slabs = state_->heap_slab_count;
-	if (slabs > kMaxHeapSlabs || slabs != slab_spans_)
-		return fail(kInvHeapTable, at, "%u heap slabs recorded, %u found among the spans", slabs,
-			    slab_spans_);
+	uint32_t slabs = state_->heap_slab_count; // at most kMaxHeapSlabs (run)
+	uint32_t present = 0;
 	for (uint32_t i = 0; i < kMaxHeapSlabs; i++) {
 		uint32_t slice = state_->heap_slabs[i];
-		if (i >= slabs ? slice != 0
-			       : !is_head(slice, SliceKind::heap_slab) || visited_.test(bit(slice)))
+		// numbers below the count may be holes, but not the last one
+		bool hole_allowed = i + 1 < slabs;
+		if (slice == 0 && (i >= slabs || hole_allowed))
+			continue;
+		if (i >= slabs || !is_head(slice, SliceKind::heap_slab) || visited_.test(bit(slice)))
 			return fail(kInvHeapTable, address_of(&state_->heap_slabs[i]),
-				    "heap slab %u is recorded at slice %u", i, slice);
-		if (i < slabs)
-			visited_.set(bit(slice));
+				    "heap slab %u of %u is recorded at slice %u", i, slabs, slice);
+		visited_.set(bit(slice));
+		present++;
 	}
-	uint32_t capacity = state_->head_heap_count + slabs * kHeapsPerSlab;
+	if (present != slab_spans_)
+		return fail(kInvHeapTable, at, "%u heap slabs recorded, %u found among the spans", present,
+			    slab_spans_);
+	uint32_t capacity = state_->head_heap_count + present * kHeapsPerSlab;
 	if (state_->heap_capacity != capacity)
 		return fail(kInvHeapTable, at, "heap capacity %u, the head and %u slabs hold %u",
-			    state_->heap_capacity, slabs, capacity);
+			    state_->heap_capacity, present, capacity);
+	uint32_t limit = slot_limit();
 	Bitmap free_slots;
-	if (!free_slots.init(uint64_t{capacity} + 1)) {
+	if (!free_slots.init(uint64_t{limit} + 1)) {
 		out_of_memory_ = true;
 		return false;
 	}
 	uint32_t free_count = 0;
 	for (uint32_t index = state_->free_heaps; index != 0; index = heap_at(state_, index)->next_free) {
-		if (index > capacity || free_slots.test(index))
+		if (index > limit || slot_in_hole(index) || free_slots.test(index))
 			return fail(kInvHeapTable, at,
-				    "the chain of unused heap slots reaches slot %u twice or "
-				    "outside the %u slots",
-				    index, capacity);
+				    "the chain of unused heap slots reaches slot %u twice, in a slab "
+				    "given back or outside the %u slots",
+				    index, limit);
 		ThreadHeap *heap = heap_at(state_, index);
 		if (heap->owner_thread != 0 || heap->index != index)
 			return fail(kInvHeapTable, address_of(heap),
@@ -585,7 +605,9 @@ bool Walk::heap_table_holds() noexcept
 		free_count++;
 	}
 	uint32_t live = 0;
-	for (uint32_t index = 1; index <= capacity; index++) {
+	for (uint32_t index = 1; index <= limit; index++) {
+		if (slot_in_hole(index))
+			continue;
 		ThreadHeap *heap = heap_at(state_, index);
 		if (heap->index != index)
 			return fail(kInvHeapTable, address_of(heap), "heap slot %u says it is slot %u", index,
@@ -738,8 +760,7 @@ bool Walk::run() noexcept
 	}
 	me_ = current_thread_number();
 	// the heap table first: pages name heaps
-	uint32_t capacity = state_->head_heap_count + state_->heap_slab_count * kHeapsPerSlab;
-	if (state_->heap_slab_count > kMaxHeapSlabs || state_->heap_capacity != capacity)
+	if (state_->heap_slab_count > kMaxHeapSlabs || state_->heap_capacity > slot_limit())
 		return fail(kInvHeapTable, address_of(state_), "heap capacity %u with %u slabs",
 			    state_->heap_capacity, state_->heap_slab_count);
 	if (!spans_hold() || !free_bins_hold() || !heap_table_holds() || !abandoned_queues_hold())

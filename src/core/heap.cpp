@@ -151,16 +151,21 @@ void set_delayed_mode(SliceDescriptor *page, uintptr_t mode) noexcept
 
 // ---------------------------------------------------------------- page contents
 
-// Moves the blocks other threads freed into the page onto its free list.
-void collect_thread_free(SliceDescriptor *page) noexcept
+// Takes the chain of blocks other threads freed into the page, leaving
+// the mode bits as they are: one atomic read-modify-write, whether the
+// chain is empty or not (heap_abandon counts on that).
+uintptr_t take_thread_free(SliceDescriptor *page) noexcept
 {
-	uintptr_t old = page->thread_free.load(std::memory_order_relaxed);
-	do {
-		if ((old & ~kDelayedMask) == 0)
-			return;
-	} while (!page->thread_free.compare_exchange_weak(old, old & kDelayedMask, std::memory_order_acq_rel,
-							  std::memory_order_relaxed));
-	auto *head = reinterpret_cast<FreeBlock *>(old & ~kDelayedMask);
+	return page->thread_free.fetch_and(kDelayedMask, std::memory_order_acq_rel);
+}
+
+// Puts a chain taken from the page's thread_free onto its free list:
+// those blocks are no longer used.
+void splice_thread_free(SliceDescriptor *page, uintptr_t taken) noexcept
+{
+	auto *head = reinterpret_cast<FreeBlock *>(taken & ~kDelayedMask);
+	if (head == nullptr)
+		return;
 	FreeBlock *tail = head;
 	uint32_t count = 1;
 	for (FreeBlock *next; (next = block_next(tail)) != nullptr; tail = next)
@@ -169,6 +174,13 @@ void collect_thread_free(SliceDescriptor *page) noexcept
 	page->free = head;
 	page->flags &= static_cast<uint8_t>(~kPageFreshZero);
 	page->used = static_cast<uint16_t>(page->used - count);
+}
+
+// Moves the blocks other threads freed into the page onto its free list.
+void collect_thread_free(SliceDescriptor *page) noexcept
+{
+	if ((page->thread_free.load(std::memory_order_relaxed) & ~kDelayedMask) != 0)
+		splice_thread_free(page, take_thread_free(page));
 }
 
 // Carves the next untouched blocks of the page into its (empty) free list.
@@ -244,23 +256,45 @@ void move_from_full(PoolState *state, ThreadHeap *heap, SliceDescriptor *page) n
 	page->flags &= static_cast<uint8_t>(~kPageInFull);
 }
 
-// Under the pool lock: the page's slices go back to the free spans.
-void release_page_locked(PoolState *state, SliceDescriptor *page) noexcept
+// Under the pool lock: the slices of the page or heap slab whose first
+// descriptor is `span` go back to the free spans.
+void release_span_locked(PoolState *state, SliceDescriptor *span) noexcept
 {
-	uint32_t first = index_of(state, page);
-	uint32_t count = page->slice_count;
+	uint32_t first = index_of(state, span);
+	uint32_t count = span->slice_count;
 	if (vg::active())
 		vg::no_access(pointer_at(slice_address(state, first)), size_t{count} << kSliceShift);
 	spans::release(state, first, count);
+}
+
+// Waits out a remote thread that told the owner heap of a free into this
+// page (mode kDelayedFreeing) and has not yet set the mode back: the owner
+// may have freed that very block already and emptied the page, and the
+// remote thread's last write goes to the page's thread_free.  The page
+// must not go back to the free spans, whose next page may start at the
+// same descriptor, before that write.  An empty page has no block that
+// another free could bring, so no remote thread enters the mode again.
+void wait_out_freeing(const SliceDescriptor *page) noexcept
+{
+	while ((page->thread_free.load(std::memory_order_acquire) & kDelayedMask) == kDelayedFreeing)
+		__builtin_ia32_pause();
+}
+
+// Under the pool lock: takes an empty page of the heap off its queue and
+// gives it back to the free spans.
+void retire_locked(PoolState *state, ThreadHeap *heap, SliceDescriptor *page) noexcept
+{
+	queue_remove(state, (page->flags & kPageInFull) ? heap->full : heap->queues[page->size_class], page);
+	wait_out_freeing(page);
+	release_span_locked(state, page);
 }
 
 // An empty page that is not the current one of its class goes back to the
 // pool at once: thread heaps keep pages, not piles of idle memory.
 void retire(PoolState *state, ThreadHeap *heap, SliceDescriptor *page) noexcept
 {
-	queue_remove(state, (page->flags & kPageInFull) ? heap->full : heap->queues[page->size_class], page);
 	LockGuard guard(state->lock);
-	release_page_locked(state, page);
+	retire_locked(state, heap, page);
 }
 
 // Blocks freed by other threads into pages that were full.
@@ -289,7 +323,8 @@ void push_remote_chain(PoolState *state, SliceDescriptor *page, FreeBlock *head,
 		}
 		if (mode == kDelayedUse) {
 			// Tell the owner once; the FREEING mode keeps it from
-			// abandoning the heap while we use it.
+			// abandoning the heap, or giving the page back, while we
+			// use them.
 			if (!page->thread_free.compare_exchange_weak(
 				old, (old & ~kDelayedMask) | kDelayedFreeing, std::memory_order_acquire,
 				std::memory_order_relaxed))
@@ -307,10 +342,61 @@ void push_remote_chain(PoolState *state, SliceDescriptor *page, FreeBlock *head,
 			}
 			return;
 		}
+		// acquire too: see push_remote
 		set_block_next(tail, reinterpret_cast<FreeBlock *>(old & ~kDelayedMask));
 		if (page->thread_free.compare_exchange_weak(
-			old, address_of(head) | mode, std::memory_order_release, std::memory_order_relaxed))
+			old, address_of(head) | mode, std::memory_order_acq_rel, std::memory_order_relaxed))
 			return;
+	}
+}
+
+// Under the pool lock: if `page` is an abandoned page, takes its remote
+// frees and, when that leaves it empty, gives it back to the free spans.
+// Under the lock a page's first descriptor with no owner is an abandoned
+// page, on the queue of its class (heap_abandon and acquire_page_locked
+// change both together); the owner is read first, since `used` of a page
+// someone owns is its owner's to change.  Remote threads push onto
+// thread_free without the lock, but a block on its way is still counted
+// in `used`: once the take leaves `used` at 0, every carved block is on
+// `free`, and no free into the page can be in flight.
+bool release_if_empty_abandoned_locked(PoolState *state, SliceDescriptor *page) noexcept
+{
+	if (page->kind != SliceKind::page || page->owner_thread.load(std::memory_order_relaxed) != 0)
+		return false;
+	collect_thread_free(page);
+	if (page->used != 0)
+		return false;
+	queue_remove(state, state->abandoned[page->size_class], page);
+	release_span_locked(state, page);
+	return true;
+}
+
+// Under the pool lock: every abandoned page that other threads' frees
+// have emptied goes back to the free spans.
+void release_empty_abandoned_locked(PoolState *state) noexcept
+{
+	for (auto &queue : state->abandoned)
+		for_each_page_of(state, queue, [&](SliceDescriptor *page) {
+			release_if_empty_abandoned_locked(state, page);
+		});
+}
+
+// Pushes a chain of remote frees to its page.  Under CONSERVATIVE an
+// abandoned page is then looked at under the lock, so that the frees that
+// empty it give its memory back at once, as the policy promises, and not
+// at the next purge.  The page's owner is read after the push: either
+// heap_abandon's take of thread_free (after it clears the owner) comes
+// after the push in the order of changes to thread_free, and the
+// abandoning thread finds the pushed blocks itself, or it comes before,
+// and the push, which reads the take's value or a later push's, acquires
+// the cleared owner with it.  The page may meanwhile have been reclaimed
+// or given back: release_if_empty_abandoned_locked then leaves it be.
+void push_remote(PoolState *state, SliceDescriptor *page, FreeBlock *head, FreeBlock *tail) noexcept
+{
+	push_remote_chain(state, page, head, tail);
+	if (purge::conservative(state) && page->owner_thread.load(std::memory_order_relaxed) == 0) {
+		LockGuard guard(state->lock);
+		release_if_empty_abandoned_locked(state, page);
 	}
 }
 
@@ -446,6 +532,73 @@ void add_free_heaps(PoolState *state, ThreadHeap *heaps, uint32_t first_index, u
 	state->heap_capacity += count;
 }
 
+// Slab numbers (indexes into PoolState::heap_slabs), a bit each.
+struct SlabSet {
+	uint64_t bits[kMaxHeapSlabs / 64];
+	void add(uint32_t slab) noexcept
+	{
+		bits[slab / 64] |= uint64_t{1} << (slab % 64);
+	}
+	bool has(uint32_t slab) const noexcept
+	{
+		return (bits[slab / 64] >> (slab % 64)) & 1;
+	}
+	bool empty() const noexcept
+	{
+		for (uint64_t word : bits)
+			if (word != 0)
+				return false;
+		return true;
+	}
+};
+
+// The slab number of heap slot `index`, which is not a head heap.
+uint32_t slab_number_of(const PoolState *state, uint32_t index) noexcept
+{
+	return (index - 1 - state->head_heap_count) / kHeapsPerSlab;
+}
+
+// Under the pool lock: whether no heap of the (present) slab is in use.
+// A heap's owner changes only under the lock (heap_create, heap_abandon);
+// an unused heap is in no thread's slots, no page names it (abandoned
+// pages name no heap) and no remote free reaches it (heap_abandon set
+// every page of it to kDelayedNever, waiting out any remote thread that
+// was telling it of a free).
+bool slab_unused(PoolState *state, uint32_t slab) noexcept
+{
+	auto *heaps = pointer_at<ThreadHeap>(slice_address(state, state->heap_slabs[slab]));
+	for (uint32_t i = 0; i < kHeapsPerSlab; i++)
+		if (heaps[i].owner_thread != 0)
+			return false;
+	return true;
+}
+
+// Under the pool lock: gives the slabs of `slabs`, whose heaps are all
+// unused, back to the free spans.  Their slots leave the chain of unused
+// slots; their numbers stay in heap_slabs as holes (0), which heap_create
+// fills before it adds a number, so slot numbers of the other slabs, which
+// pages and threads hold, do not move.
+void release_heap_slabs_locked(PoolState *state, const SlabSet &slabs) noexcept
+{
+	for (uint32_t *link = &state->free_heaps; *link != 0;) {
+		ThreadHeap *heap = heap_at(state, *link);
+		if (*link > state->head_heap_count && slabs.has(slab_number_of(state, *link)))
+			*link = heap->next_free;
+		else
+			link = &heap->next_free;
+	}
+	for (uint32_t slab = 0; slab < state->heap_slab_count; slab++) {
+		if (!slabs.has(slab))
+			continue;
+		SliceDescriptor *span = &desc(state, state->heap_slabs[slab]);
+		state->heap_slabs[slab] = 0;
+		state->heap_capacity -= kHeapsPerSlab;
+		release_span_locked(state, span);
+	}
+	while (state->heap_slab_count != 0 && state->heap_slabs[state->heap_slab_count - 1] == 0)
+		state->heap_slab_count--;
+}
+
 } // namespace
 
 void heaps_init(PoolState *state, uintptr_t gap_start, uintptr_t gap_end) noexcept
@@ -467,7 +620,11 @@ ThreadHeap *heap_create(PoolState *state, uint32_t thread, uint64_t pool_cookie)
 {
 	LockGuard guard(state->lock);
 	if (state->free_heaps == 0) {
-		if (state->heap_slab_count == kMaxHeapSlabs)
+		// the first slab number given back, else a new one
+		uint32_t slab_number = 0;
+		while (slab_number < state->heap_slab_count && state->heap_slabs[slab_number] != 0)
+			slab_number++;
+		if (slab_number == kMaxHeapSlabs)
 			return nullptr;
 		int err = 0;
 		uint32_t first = spans::allocate(state, kHeapSlabSlices, kSliceSize, &err);
@@ -478,8 +635,9 @@ ThreadHeap *heap_create(PoolState *state, uint32_t thread, uint64_t pool_cookie)
 		slab.slice_count = kHeapSlabSlices;
 		slab.back_offset = 0;
 		tag_interior(state, first, kHeapSlabSlices);
-		uint32_t slab_number = state->heap_slab_count++;
 		state->heap_slabs[slab_number] = first;
+		if (slab_number == state->heap_slab_count)
+			state->heap_slab_count++;
 		auto *heaps = pointer_at<ThreadHeap>(slice_address(state, first));
 		if (vg::active())
 			vg::undefined(heaps, kHeapSlabBytes); // free slices are off limits until used
@@ -549,7 +707,7 @@ void heap_flush_remote(PoolState *state, ThreadHeap *heap) noexcept
 	RemoteBatch &batch = heap->remote;
 	if (batch.count == 0)
 		return;
-	push_remote_chain(state, batch.page, batch.head, batch.tail);
+	push_remote(state, batch.page, batch.head, batch.tail);
 	batch = RemoteBatch{nullptr, nullptr, nullptr, 0};
 }
 
@@ -557,7 +715,7 @@ void heap_free_remote(PoolState *state, ThreadHeap *heap, SliceDescriptor *page,
 {
 	if (heap == nullptr) {
 		set_block_next(block, nullptr);
-		push_remote_chain(state, page, block, block);
+		push_remote(state, page, block, block);
 		return;
 	}
 	RemoteBatch &batch = heap->remote;
@@ -593,12 +751,17 @@ void heap_abandon(PoolState *state, ThreadHeap *heap) noexcept
 	LockGuard guard(state->lock);
 	for_each_page([&](PageQueue &queue, SliceDescriptor *page) {
 		queue_remove(state, queue, page);
-		collect_thread_free(page);
+		// The owner goes before the remote frees are taken, with a
+		// read-modify-write even when there are none: a remote thread
+		// whose push comes later then sees the page without an owner
+		// (push_remote), and under CONSERVATIVE gives it back if its
+		// frees empty it.
+		page->owner_thread.store(0, std::memory_order_relaxed);
+		splice_thread_free(page, take_thread_free(page));
 		if (page->used == 0) {
-			release_page_locked(state, page);
+			release_span_locked(state, page);
 			return;
 		}
-		page->owner_thread.store(0, std::memory_order_relaxed);
 		page->heap_index = 0;
 		page->flags =
 		    static_cast<uint8_t>((page->flags & ~(kPageInFull | kPageCurrent)) | kPageAbandoned);
@@ -607,32 +770,47 @@ void heap_abandon(PoolState *state, ThreadHeap *heap) noexcept
 	heap->owner_thread = 0;
 	heap->next_free = state->free_heaps;
 	state->free_heaps = heap->index;
+	// CONSERVATIVE gives memory back as soon as nothing uses it: the
+	// heap's slab too, when this was its last heap in use.
+	if (heap->index > state->head_heap_count && purge::conservative(state)) {
+		SlabSet unused{};
+		uint32_t slab = slab_number_of(state, heap->index);
+		if (slab_unused(state, slab)) {
+			unused.add(slab);
+			release_heap_slabs_locked(state, unused);
+		}
+	}
+}
+
+void heap_release_unused_locked(PoolState *state, ThreadHeap *heap) noexcept
+{
+	if (heap != nullptr) {
+		for (unsigned cls = 0; cls < kClassCount; cls++) {
+			for_each_page_of(state, heap->queues[cls], [&](SliceDescriptor *page) {
+				collect_thread_free(page);
+				if (page->used != 0)
+					return;
+				if (heap->current[cls] == page)
+					set_current(heap, cls, &g_empty_page);
+				retire_locked(state, heap, page);
+			});
+		}
+	}
+	// Abandoned pages belong to nobody: under the lock, any thread may
+	// take their remote frees and free the empty ones.
+	release_empty_abandoned_locked(state);
+	SlabSet unused{};
+	for (uint32_t slab = 0; slab < state->heap_slab_count; slab++)
+		if (state->heap_slabs[slab] != 0 && slab_unused(state, slab))
+			unused.add(slab);
+	if (!unused.empty())
+		release_heap_slabs_locked(state, unused);
 }
 
 void heap_release_empty_pages(PoolState *state, ThreadHeap *heap) noexcept
 {
-	for (unsigned cls = 0; cls < kClassCount; cls++) {
-		for_each_page_of(state, heap->queues[cls], [&](SliceDescriptor *page) {
-			collect_thread_free(page);
-			if (page->used != 0)
-				return;
-			if (heap->current[cls] == page)
-				set_current(heap, cls, &g_empty_page);
-			retire(state, heap, page);
-		});
-	}
-	// Abandoned pages belong to nobody: under the lock, this thread may
-	// collect their remote frees and free the empty ones.
 	LockGuard guard(state->lock);
-	for (auto &queue : state->abandoned) {
-		for_each_page_of(state, queue, [&](SliceDescriptor *page) {
-			collect_thread_free(page);
-			if (page->used != 0)
-				return;
-			queue_remove(state, queue, page);
-			release_page_locked(state, page);
-		});
-	}
+	heap_release_unused_locked(state, heap);
 }
 
 SliceDescriptor *span_of(PoolState *state, uintptr_t address) noexcept

@@ -132,14 +132,23 @@ void heap_flush_remote(PoolState *state, ThreadHeap *heap) noexcept;
 ThreadHeap *heap_create(PoolState *state, uint32_t thread, uint64_t pool_cookie) noexcept;
 
 // Gives every page of the heap to the pool's abandoned queues (to be
-// reclaimed by any heap of the pool) and frees the heap's slot.  Runs on the
-// owner thread.  Takes the pool lock.
+// reclaimed by any heap of the pool) and frees the heap's slot; under
+// CONSERVATIVE, also the heap's slab when no heap of it is left in use.
+// Runs on the owner thread.  Takes the pool lock.
 void heap_abandon(PoolState *state, ThreadHeap *heap) noexcept;
 
-// Frees the heap's empty pages and every abandoned page that has become
-// empty, so that their slices can serve other sizes.  Takes the pool lock.
+// Under the pool lock: gives back to the free spans what no thread uses,
+// so that its slices can serve other sizes or be purged: the empty pages
+// of `heap` (the calling thread's; nullptr for a thread with no heap in
+// the pool), every abandoned page that other threads' frees have emptied,
+// and every heap slab whose heaps are all unused.
+void heap_release_unused_locked(PoolState *state, ThreadHeap *heap) noexcept;
+
+// heap_release_unused_locked, taking the pool lock.
 void heap_release_empty_pages(PoolState *state, ThreadHeap *heap) noexcept;
 
+// Heap slot `index`, which must be a head heap or lie in a slab present
+// (a slot in use, or on the chain of unused slots).
 ThreadHeap *heap_at(PoolState *state, uint32_t index) noexcept;
 
 // Sets up the heap table of a new pool: the heaps that fit in

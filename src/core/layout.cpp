@@ -102,13 +102,14 @@ int layout_init(PoolHeader *header, int fd, bool zero_when_new) noexcept
 	}
 	state->large_bytes = 0;
 	state->large_blocks = 0;
-	state->usage_policy = VMEM_USAGE_POLICY_DEFAULT;
+	state->usage_policy.store(VMEM_USAGE_POLICY_DEFAULT, std::memory_order_relaxed);
 	state->purge_kind = fd >= 0			       ? purge::kPurgeFile
 			    : (header->flags & kBackingRegion) ? purge::kPurgeRegion
 							       : purge::kPurgeNever;
 	state->region_advice = purge::kAdviceUnprobed;
 	state->purge_pending.store(0, std::memory_order_relaxed);
 	state->purge_due_ns.store(0, std::memory_order_relaxed);
+	state->purged_slices = 0;
 	uintptr_t gap_end = slice_address(state, state->first_slice);
 	if (fd >= 0 && layout.gap_start < gap_end) {
 		uintptr_t reserve_from = align_down(layout.gap_start, page);

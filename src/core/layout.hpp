@@ -169,10 +169,10 @@ struct PoolState {
 
 	uintptr_t head_heaps;		    // heaps in the gap between the tables and the first slice
 	uint32_t head_heap_count;	    // how many fit there: heap indexes 1..head_heap_count
-	uint32_t heap_slabs[kMaxHeapSlabs]; // first slice of each heap slab (0: none yet), for the rest
-	uint32_t heap_slab_count;
-	uint32_t free_heaps; // chain of unused heap slots (1-based index)
-	uint32_t heap_capacity;
+	uint32_t heap_slabs[kMaxHeapSlabs]; // first slice of each heap slab (0: none, or given back)
+	uint32_t heap_slab_count;	    // slab numbers in use: the last one's slab is present
+	uint32_t free_heaps;		    // chain of unused heap slots (1-based index)
+	uint32_t heap_capacity;		    // heap slots in the head and in the slabs present
 
 	PageQueue abandoned[kClassCount]; // pages whose heap went away
 
@@ -181,12 +181,17 @@ struct PoolState {
 
 	// Giving free slices back (purge.cpp): slices_reserved has a bit per
 	// slice that holds memory or file blocks, free or not.
-	uint8_t usage_policy;  // vmem_usage_policy
+	// vmem_usage_policy: written under the lock, read without it by
+	// remote frees into abandoned pages (heap.cpp)
+	std::atomic<uint8_t> usage_policy;
 	uint8_t purge_kind;    // purge::PurgeKind: punch the file, advise the region, or never
 	uint8_t region_advice; // purge::RegionAdvice: how a region's memory goes back
 	// DEFAULT: free slices hold memory until purge_due_ns.  Written under
 	// the lock, read without it by the heaps' malloc slow path.
 	std::atomic<uint8_t> purge_pending;
+	// Slices given back so far, modulo 2^32 (under the lock): vmem_purge
+	// reports the difference, which is less than the pool's slices.
+	uint32_t purged_slices;
 	std::atomic<uint64_t> purge_due_ns;
 };
 

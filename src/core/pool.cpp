@@ -307,24 +307,37 @@ bool set_fork_mode(uintptr_t handle, ForkMode mode) noexcept
 	return id != 0;
 }
 
+namespace {
+
+// Under the pool lock: what no thread uses joins the free spans first (the
+// calling thread's empty pages when the pool is the one it used last, the
+// abandoned pages that have become empty, the heap slabs with no heap in
+// use), then every free span is purged.  The bytes given back: by the
+// purge, and by CONSERVATIVE's purge of each span as it is freed.
+uint64_t give_back_locked(PoolHeader *header, PoolState *state) noexcept
+{
+	uint32_t before = state->purged_slices;
+	heap_release_unused_locked(state, existing_thread_heap(handle_of(header)));
+	purge::purge_all(state);
+	return uint64_t{static_cast<uint32_t>(state->purged_slices - before)} << kSliceShift;
+}
+
+} // namespace
+
 void set_usage_policy(PoolHeader *header, unsigned policy) noexcept
 {
 	PoolState *state = state_of(header);
 	LockGuard guard(state->lock);
-	state->usage_policy = static_cast<uint8_t>(policy);
+	state->usage_policy.store(static_cast<uint8_t>(policy), std::memory_order_relaxed);
 	if (policy == VMEM_USAGE_POLICY_CONSERVATIVE)
-		purge::purge_all(state);
+		give_back_locked(header, state);
 }
 
 uint64_t purge_now(PoolHeader *header) noexcept
 {
 	PoolState *state = state_of(header);
-	// the calling thread's empty pages (and abandoned empty ones) first:
-	// their slices join the free spans
-	if (ThreadHeap *heap = existing_thread_heap(handle_of(header)))
-		heap_release_empty_pages(state, heap);
 	LockGuard guard(state->lock);
-	return purge::purge_all(state);
+	return give_back_locked(header, state);
 }
 
 bool destroy(uintptr_t base) noexcept

@@ -73,8 +73,10 @@ bool with_live_pool(uintptr_t handle, void (*fn)(PoolHeader *, void *), void *ar
 // Sets the pool's usage policy; switching to CONSERVATIVE purges at once.
 void set_usage_policy(PoolHeader *header, unsigned policy) noexcept;
 
-// Gives back the calling thread's empty pages and every free slice's
-// memory or file blocks now; the bytes given back.
+// Gives back the calling thread's empty pages, the empty abandoned pages
+// and the unused heap slabs to the free spans, then every free slice's
+// memory or file blocks; the bytes given back.  Any thread, with or
+// without a heap in the pool.
 uint64_t purge_now(PoolHeader *header) noexcept;
 
 inline uintptr_t handle_of(const PoolHeader *header) noexcept

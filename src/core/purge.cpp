@@ -73,6 +73,7 @@ uint64_t purge_span(PoolState *state, uint32_t first, uint32_t count) noexcept
 					return given;
 				state->slices_reserved[seg] &= ~bits;
 				given += uint64_t{run} << kSliceShift;
+				state->purged_slices += run;
 				held &= ~bits;
 			}
 		}
@@ -82,6 +83,11 @@ uint64_t purge_span(PoolState *state, uint32_t first, uint32_t count) noexcept
 }
 
 } // namespace
+
+bool conservative(const PoolState *state) noexcept
+{
+	return state->usage_policy.load(std::memory_order_relaxed) == VMEM_USAGE_POLICY_CONSERVATIVE;
+}
 
 bool purgeable(const PoolState *state) noexcept
 {
@@ -102,7 +108,7 @@ void on_release(PoolState *state, uint32_t first, uint32_t count) noexcept
 {
 	if (!purgeable(state))
 		return;
-	if (state->usage_policy == VMEM_USAGE_POLICY_CONSERVATIVE) {
+	if (conservative(state)) {
 		purge_span(state, first, count);
 		return;
 	}

@@ -48,6 +48,10 @@ void on_heap_slow_path(PoolState *state) noexcept;
 // Purges every free span now; the bytes given back.
 uint64_t purge_all(PoolState *state) noexcept;
 
+// Whether the pool's usage policy is CONSERVATIVE: every page or span
+// freed gives its memory back at once.  Reads the policy without the lock.
+bool conservative(const PoolState *state) noexcept;
+
 // Whether the pool's memory can be given back at all (not device DAX).
 bool purgeable(const PoolState *state) noexcept;
 

@@ -930,14 +930,15 @@ static void every_pool_consistent(void **state)
  * allocated back to their figures at creation, 0) and no page or span with
  * a live block (active).  Metadata keeps the heap slabs made on the way,
  * and resident memory depends on the usage policy: both are told, and
- * resident again after a vmem_purge.
+ * again after a vmem_purge, which gives back the slabs and the pages that
+ * emptied after their thread exited.
  */
 static void usage_back_to_start(void **state)
 {
 	(void)state;
 	long failures = 0;
 	struct vmem_stats sum_start = {0}, sum_end = {0};
-	size_t purged = 0, resident_after_purge = 0;
+	size_t purged = 0, resident_after_purge = 0, metadata_after_purge = 0;
 	for (long i = 0; i < cfg.pools; i++) {
 		struct pool *p = &pools[i];
 		if (vmem_stats_get(p->vmp, &p->end, sizeof(p->end)) != 0) {
@@ -962,8 +963,10 @@ static void usage_back_to_start(void **state)
 		sum_end.metadata += p->end.metadata;
 		purged += vmem_purge(p->vmp);
 		struct vmem_stats after;
-		if (vmem_stats_get(p->vmp, &after, sizeof(after)) == 0)
+		if (vmem_stats_get(p->vmp, &after, sizeof(after)) == 0) {
 			resident_after_purge += after.resident;
+			metadata_after_purge += after.metadata;
+		}
 	}
 	comment("all pools, at creation: allocated %zu, active %zu, resident %zu KiB, metadata %zu KiB",
 		sum_start.allocated, sum_start.active, sum_start.resident / 1024, sum_start.metadata / 1024);
@@ -971,7 +974,8 @@ static void usage_back_to_start(void **state)
 		"metadata %zu KiB",
 		sum_end.allocated, sum_end.allocations, sum_end.active, sum_end.resident / 1024,
 		sum_end.metadata / 1024);
-	comment("vmem_purge gave back %zu KiB: resident %zu KiB", purged / 1024, resident_after_purge / 1024);
+	comment("vmem_purge gave back %zu KiB: resident %zu KiB, metadata %zu KiB", purged / 1024,
+		resident_after_purge / 1024, metadata_after_purge / 1024);
 	if (failures != 0 || totals.enomem != 0) {
 		long busiest = 0;
 		for (long i = 1; i < cfg.pools; i++) {

@@ -11,6 +11,7 @@
 #include <cstring>
 #include <pthread.h>
 #include <sys/mman.h>
+#include <vector>
 
 #include "cmocka_cxx.hpp"
 #include "core/heap.hpp"
@@ -451,6 +452,74 @@ void heap_table_breaks_invariant_14(void **state)
 		corrupt(pool.vmp, &s->free_heaps, heap_at(s, s->free_heaps)->next_free, 14);
 }
 
+// Heaps of made-up threads (numbers no real thread gets), enough to need
+// two slabs beyond the head heaps.
+constexpr uint32_t kFakeThreads = 1u << 30;
+
+void heap_slab_holes_break_invariants_12_and_14(void **state)
+{
+	Pool &pool = pool_of(state);
+	PoolState *s = pool.state;
+	uint32_t head = s->head_heap_count;
+	uint32_t used_before = s->heap_capacity;
+	for (uint32_t index = s->free_heaps; index != 0; index = heap_at(s, index)->next_free)
+		used_before--;
+	std::vector<ThreadHeap *> heaps;
+	while (s->heap_slab_count < 2 || s->free_heaps != 0)
+		heaps.push_back(
+		    heap_create(s, kFakeThreads + static_cast<uint32_t>(heaps.size()), pool.header->cookie));
+	assert_int_equal(vmem_check(pool.vmp), 1);
+	uint32_t second_slab = s->heap_slabs[1];
+	// every heap of slab 0 goes: its slab is given back, a hole below slab 1
+	auto in_slab_0 = [&](uint32_t index) { return index > head && index <= head + kHeapsPerSlab; };
+	std::vector<ThreadHeap *> others;
+	for (ThreadHeap *heap : heaps) {
+		if (in_slab_0(heap->index))
+			heap_abandon(s, heap);
+		else
+			others.push_back(heap);
+	}
+	heap_release_empty_pages(s, nullptr);
+	assert_int_equal(s->heap_slabs[0], 0);
+	assert_int_equal(s->heap_slabs[1], second_slab);
+	assert_int_equal(s->heap_slab_count, 2);
+	assert_int_equal(s->heap_capacity, head + kHeapsPerSlab);
+	assert_int_equal(vmem_check(pool.vmp), 1);
+
+	// a page naming a heap of the slab given back
+	SliceDescriptor *page = page_of(pool, pool.small[1]);
+	corrupt(pool.vmp, &page->heap_index, head + 1, 12);
+	// the last slab number a hole, a slab recorded twice, a slot of the hole on the chain
+	corrupt(pool.vmp, &s->heap_slab_count, uint32_t{1}, 14);
+	corrupt(pool.vmp, &s->heap_slabs[0], second_slab, 14);
+	uint32_t in_use = others.back()->index;
+	heap_abandon(s, others.back());
+	assert_int_equal(s->free_heaps, in_use);
+	corrupt(pool.vmp, &others.back()->next_free, head + 1, 14);
+
+	// slab number 0 serves again once the chain is empty
+	others.back() = heap_create(s, kFakeThreads + 1000, pool.header->cookie);
+	assert_int_equal(others.back()->index, in_use);
+	ThreadHeap *refill = heap_create(s, kFakeThreads + 1001, pool.header->cookie);
+	assert_true(s->heap_slabs[0] != 0);
+	assert_int_equal(refill->index, head + 1);
+	assert_int_equal(vmem_check(pool.vmp), 1);
+	heap_abandon(s, refill);
+
+	// with every made-up heap gone, the slabs go and the count with them
+	for (ThreadHeap *heap : others)
+		heap_abandon(s, heap);
+	heap_release_empty_pages(s, nullptr);
+	uint32_t used_after = s->heap_capacity;
+	for (uint32_t index = s->free_heaps; index != 0; index = heap_at(s, index)->next_free)
+		used_after--;
+	assert_int_equal(used_after, used_before);
+	if (used_before <= head) {
+		assert_int_equal(s->heap_slab_count, 0);
+		assert_int_equal(s->heap_capacity, head);
+	}
+}
+
 void large_blocks_break_invariant_15(void **state)
 {
 	Pool &pool = pool_of(state);
@@ -484,6 +553,7 @@ int main()
 	    cmocka_unit_test_setup_teardown(own_heap_queues_break_invariant_13, setup, teardown),
 	    cmocka_unit_test_setup_teardown(abandoned_pages_break_invariants_11_and_13, setup, teardown),
 	    cmocka_unit_test_setup_teardown(heap_table_breaks_invariant_14, setup, teardown),
+	    cmocka_unit_test_setup_teardown(heap_slab_holes_break_invariants_12_and_14, setup, teardown),
 	    cmocka_unit_test_setup_teardown(large_blocks_break_invariant_15, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("vmem_check invariants", tests, nullptr, nullptr);
