@@ -112,9 +112,10 @@ void *allocate(uintptr_t handle, size_t size, size_t alignment, size_t *zero_fro
 	return block != nullptr ? block : fail_out_of_memory(handle, size);
 }
 
-// The checked build looks a handle up before anything reads through it:
-// a deleted file pool's mapping is gone.  (Allocations need not: finding
-// the thread's heap validates the handle in every build.)
+// Whether `handle` names a live pool; EINVAL otherwise.  The checked build
+// asks before anything reads through a handle given with a block: a
+// deleted file pool's mapping is gone.  (Allocations need not: finding the
+// thread's heap validates the handle in every build.)
 bool handle_is_live(uintptr_t handle) noexcept
 {
 	if (mru_is(t_cache, handle) || directory::find_by_base(handle) != 0)
@@ -147,12 +148,16 @@ bool page_block_is_live(PoolState *state, uintptr_t handle, SliceDescriptor *pag
 	return false;
 }
 
-// The span of `block`, a block of the pool the caller will use as `use`
-// says; nullptr (EINVAL) for an address that is no block of the pool.
-// Default builds tell a page's blocks apart only in vmem_check; the
-// checked build tests each one here.
-SliceDescriptor *block_span(PoolState *state, uintptr_t handle, void *block, BlockUse use) noexcept
+// The span of `block`, a block of pool `handle` the caller will use as
+// `use` says; nullptr (EINVAL) for an address that is no block of the
+// pool.  Default builds tell a page's blocks apart only in vmem_check; the
+// checked build tests each one here, and the handle before it.
+SliceDescriptor *block_span(uintptr_t handle, void *block, BlockUse use) noexcept
 {
+	if constexpr (kCheckedBuild)
+		if (!handle_is_live(handle))
+			return nullptr;
+	PoolState *state = state_of(header_of(handle));
 	SliceDescriptor *span = span_of(state, address_of(block));
 	bool valid =
 	    span != nullptr && (span->kind == SliceKind::page || large_block_address(state, span) == block);
@@ -206,14 +211,11 @@ void *pool_aligned_alloc(uintptr_t handle, size_t alignment, size_t size) noexce
 
 void pool_free_slow(uintptr_t handle, void *block) noexcept
 {
-	if constexpr (kCheckedBuild)
-		if (!handle_is_live(handle))
-			return;
-	PoolHeader *header = header_of(handle);
-	PoolState *state = state_of(header);
-	SliceDescriptor *span = block_span(state, handle, block, BlockUse::free);
+	SliceDescriptor *span = block_span(handle, block, BlockUse::free);
 	if (span == nullptr)
 		return;
+	PoolHeader *header = header_of(handle);
+	PoolState *state = state_of(header);
 	if (span->kind != SliceKind::page) {
 		large_free(state, span);
 		return;
@@ -233,11 +235,7 @@ size_t pool_usable_size(uintptr_t handle, const void *block) noexcept
 {
 	if (block == nullptr)
 		return 0;
-	if constexpr (kCheckedBuild)
-		if (!handle_is_live(handle))
-			return 0;
-	PoolState *state = state_of(header_of(handle));
-	SliceDescriptor *span = block_span(state, handle, const_cast<void *>(block), BlockUse::keep);
+	SliceDescriptor *span = block_span(handle, const_cast<void *>(block), BlockUse::keep);
 	if (span == nullptr)
 		return 0;
 	return span->kind == SliceKind::page ? span->block_size : large_usable_size(span);
@@ -251,13 +249,10 @@ void *pool_realloc(uintptr_t handle, void *block, size_t size) noexcept
 		pool_free(handle, block);
 		return nullptr;
 	}
-	if constexpr (kCheckedBuild)
-		if (!handle_is_live(handle))
-			return nullptr;
-	PoolState *state = state_of(header_of(handle));
-	SliceDescriptor *span = block_span(state, handle, block, BlockUse::keep);
+	SliceDescriptor *span = block_span(handle, block, BlockUse::keep);
 	if (span == nullptr)
 		return nullptr;
+	PoolState *state = state_of(header_of(handle));
 	size_t usable;
 	if (span->kind == SliceKind::page) {
 		usable = span->block_size;

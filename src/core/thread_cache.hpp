@@ -4,8 +4,8 @@
 // Each thread remembers its most recently used {pool, heap} pair, valid
 // while no pool has been removed since it was made (so neither a deleted
 // pool nor a new pool at the same address is taken for it, and the check
-// reads nothing through the handle), an array of slots indexed by pool id, checked against the
-// directory's generation, and the ids of the handles it looked up lately,
+// reads nothing through the handle), an array of slots indexed by pool id,
+// checked against the directory's generation, and the ids of the handles it looked up lately,
 // so that moving between pools costs no directory walk.  A thread keeps at
 // most kMaxHeapsPerThread heaps; past that the least recently used one is
 // abandoned, and at thread exit all of them are.

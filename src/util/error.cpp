@@ -15,9 +15,7 @@ namespace {
 // One line per thread; paths in messages fit (PATH_MAX plus the text).
 constexpr size_t kMessageCapacity = 4096 + 256;
 thread_local char t_message[kMessageCapacity];
-} // namespace
 
-namespace {
 void report(bool always_log, int err, const char *file, int line, const char *func, const char *fmt,
 	    va_list ap) noexcept
 {
