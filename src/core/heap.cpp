@@ -3,6 +3,7 @@
 #include "core/block_guard.hpp"
 #include "core/heap.hpp"
 
+#include <bitset>
 #include <cstring>
 
 #include "core/purge.hpp"
@@ -532,25 +533,9 @@ void add_free_heaps(PoolState *state, ThreadHeap *heaps, uint32_t first_index, u
 	state->heap_capacity += count;
 }
 
-// Slab numbers (indexes into PoolState::heap_slabs), a bit each.
-struct SlabSet {
-	uint64_t bits[kMaxHeapSlabs / 64];
-	void add(uint32_t slab) noexcept
-	{
-		bits[slab / 64] |= uint64_t{1} << (slab % 64);
-	}
-	bool has(uint32_t slab) const noexcept
-	{
-		return (bits[slab / 64] >> (slab % 64)) & 1;
-	}
-	bool empty() const noexcept
-	{
-		for (uint64_t word : bits)
-			if (word != 0)
-				return false;
-		return true;
-	}
-};
+// Slab numbers (indexes into PoolState::heap_slabs), a bit each; set and
+// read with operator[], which does not throw.
+using SlabSet = std::bitset<kMaxHeapSlabs>;
 
 // The slab number of heap slot `index`, which is not a head heap.
 uint32_t slab_number_of(const PoolState *state, uint32_t index) noexcept
@@ -582,13 +567,13 @@ void release_heap_slabs_locked(PoolState *state, const SlabSet &slabs) noexcept
 {
 	for (uint32_t *link = &state->free_heaps; *link != 0;) {
 		ThreadHeap *heap = heap_at(state, *link);
-		if (*link > state->head_heap_count && slabs.has(slab_number_of(state, *link)))
+		if (*link > state->head_heap_count && slabs[slab_number_of(state, *link)])
 			*link = heap->next_free;
 		else
 			link = &heap->next_free;
 	}
 	for (uint32_t slab = 0; slab < state->heap_slab_count; slab++) {
-		if (!slabs.has(slab))
+		if (!slabs[slab])
 			continue;
 		SliceDescriptor *span = &desc(state, state->heap_slabs[slab]);
 		state->heap_slabs[slab] = 0;
@@ -776,7 +761,7 @@ void heap_abandon(PoolState *state, ThreadHeap *heap) noexcept
 		SlabSet unused{};
 		uint32_t slab = slab_number_of(state, heap->index);
 		if (slab_unused(state, slab)) {
-			unused.add(slab);
+			unused[slab] = true;
 			release_heap_slabs_locked(state, unused);
 		}
 	}
@@ -802,8 +787,8 @@ void heap_release_unused_locked(PoolState *state, ThreadHeap *heap) noexcept
 	SlabSet unused{};
 	for (uint32_t slab = 0; slab < state->heap_slab_count; slab++)
 		if (state->heap_slabs[slab] != 0 && slab_unused(state, slab))
-			unused.add(slab);
-	if (!unused.empty())
+			unused[slab] = true;
+	if (unused.any())
 		release_heap_slabs_locked(state, unused);
 }
 
