@@ -11,7 +11,8 @@
 // shared and must be used by one of the two processes only.  A pool's
 // fork mode (libvmmalloc's VMMALLOC_FORK) can ask instead for nothing
 // (shared), or for a copy of the pool in a new file that the child maps in
-// place of the parent's (made before the fork, adopted in the child).
+// place of its copy-on-write mapping (the file made before the fork, filled
+// in the child).
 #include "core/fork.hpp"
 
 #include <cstring>
@@ -57,63 +58,67 @@ void make_private(PoolRecord *record) noexcept
 	record->private_mapping = true;
 }
 
-// kForkCopy: a new file in the pool's directory with the pool's bytes (the
-// guard page aside), for the child to map in place of the parent's.
-bool make_copy(PoolRecord *record) noexcept
+// kForkCopy, in the parent: a new file in the pool's directory, as large as
+// the pool's mapping and with its blocks allocated (a full file system fails
+// here, not with SIGBUS in the child's copy), for the child to fill.
+bool open_copy_file(PoolRecord *record) noexcept
 {
 	int fd = -1;
 	const char *failed_call = nullptr;
 	if (record->path == nullptr || os::open_tmpfile(record->path, &fd, &failed_call) != 0)
 		return false;
-	void *copy = nullptr;
-	size_t page = os::page_size();
 	if (os::file_set_size(fd, record->mapping_size) != 0 ||
-	    os::map_file_aligned(fd, record->mapping_size, page, &copy) != 0) {
+	    os::file_reserve(fd, 0, record->mapping_size) != 0) {
 		os::close_fd(fd);
 		return false;
 	}
-	std::memcpy(static_cast<char *>(copy) + page, pointer_at(record->base + page),
-		    record->mapping_size - page);
-	std::memcpy(copy, kGuardSignature, sizeof(kGuardSignature));
-	os::unmap(copy, record->mapping_size);
 	record->clone_fd = fd;
 	return true;
 }
 
+// The copy is taken in the child, from the child's copy-on-write snapshot
+// of the (by then private) mapping: that snapshot holds each of the
+// parent's other threads' writes up to one point, which a copy made in the
+// parent while those threads go on allocating without the pool lock does
+// not (it can see a free list's head from before a block was handed out
+// and the block's contents from after).
 void prepare_pool(PoolRecord *record, void *) noexcept
 {
-	if (!(record->flags & kBackingFile))
+	if (!(record->flags & kBackingFile) || record->fork_mode == kForkShared)
 		return;
-	switch (record->fork_mode) {
-	case kForkShared:
+	make_private(record);
+	if (record->fork_mode == kForkPrivate || !record->private_mapping)
 		return;
-	case kForkCopy:
-		if (!make_copy(record))
-			VMEM_LOG(log::kErrors, "pool 0x%lx: no copy for the child, it is shared",
-				 static_cast<unsigned long>(record->base));
-		return;
-	case kForkCopyElse1:
-		if (!make_copy(record))
-			make_private(record);
-		return;
-	default:
-		make_private(record);
-		return;
-	}
+	if (!open_copy_file(record))
+		VMEM_LOG(log::kErrors, "pool 0x%lx: no copy for the child, it keeps a copy-on-write mapping",
+			 static_cast<unsigned long>(record->base));
 }
 
-// In the child: the copy replaces the pool's mapping and file.
+// In the child: the pool's bytes (the guard page aside) go into the new
+// file, which then replaces the pool's mapping and file.  On failure the
+// child keeps its copy-on-write mapping.
 void adopt_copy(PoolRecord *record, void *) noexcept
 {
 	if (record->clone_fd < 0)
 		return;
 	int fd = std::exchange(record->clone_fd, -1);
+	size_t page = os::page_size();
+	void *copy = nullptr;
+	if (os::map_file_aligned(fd, record->mapping_size, page, &copy) != 0) {
+		os::close_fd(fd);
+		return;
+	}
+	std::memcpy(static_cast<char *>(copy) + page, pointer_at(record->base + page),
+		    record->mapping_size - page);
+	std::memcpy(copy, kGuardSignature, sizeof(kGuardSignature));
+	os::unmap(copy, record->mapping_size);
 	if (os::remap_file_shared(record->mapping, record->mapping_size, fd) != 0) {
-		os::close_fd(fd); // the pool stays shared with the parent
+		os::close_fd(fd);
 		return;
 	}
 	os::close_fd(record->fd);
 	record->fd = fd;
+	record->private_mapping = false; // the next fork makes the child's copy private in turn
 	PoolHeader *header = header_of_handle(record->base, os::page_size());
 	header->fd = fd;
 	state_of(header)->fd = fd;
