@@ -8,6 +8,7 @@
 #include "util/bookkeeping.hpp"
 #include "util/error.hpp"
 #include "util/log.hpp"
+#include "util/race_annotations.hpp"
 #include "util/valgrind.hpp"
 
 namespace vmem::api {
@@ -21,6 +22,7 @@ void ensure_initialized() noexcept
 	std::call_once(g_init_once, [] {
 		log::init_from_environment();
 		vg::init();
+		race::init();
 		core::install_fork_handlers();
 	});
 }

@@ -15,6 +15,7 @@
 #include "platform/os.hpp"
 #include "util/bits.hpp"
 #include "util/mutex.hpp"
+#include "util/race_annotations.hpp"
 
 namespace vmem::check {
 
@@ -493,6 +494,7 @@ bool Walk::page_holds(uint32_t first, const SliceDescriptor &page) noexcept
 		return false;
 	auto *remote = reinterpret_cast<const FreeBlock *>(page.thread_free.load(std::memory_order_acquire) &
 							   ~kDelayedMask);
+	race::happens_after(&page.thread_free); // the remote threads' links
 	if (!block_list_holds(first, page, remote, page.used, "remote-free", &remote_count))
 		return false;
 	if (free_count + page.used != page.capacity)

@@ -8,6 +8,7 @@
 
 #include "core/purge.hpp"
 #include "core/span_allocator.hpp"
+#include "util/race_annotations.hpp"
 
 namespace vmem::core {
 
@@ -143,10 +144,13 @@ void set_delayed_mode(SliceDescriptor *page, uintptr_t mode) noexcept
 		}
 		if ((old & kDelayedMask) == mode)
 			return;
+		race::happens_before(&page->thread_free); // what the owner wrote, heap_index first
 		if (page->thread_free.compare_exchange_weak(old, (old & ~kDelayedMask) | mode,
 							    std::memory_order_acq_rel,
-							    std::memory_order_relaxed))
+							    std::memory_order_relaxed)) {
+			race::happens_after(&page->thread_free);
 			return;
+		}
 	}
 }
 
@@ -157,7 +161,9 @@ void set_delayed_mode(SliceDescriptor *page, uintptr_t mode) noexcept
 // chain is empty or not (heap_abandon counts on that).
 uintptr_t take_thread_free(SliceDescriptor *page) noexcept
 {
-	return page->thread_free.fetch_and(kDelayedMask, std::memory_order_acq_rel);
+	uintptr_t taken = page->thread_free.fetch_and(kDelayedMask, std::memory_order_acq_rel);
+	race::happens_after(&page->thread_free);
+	return taken;
 }
 
 // Puts a chain taken from the page's thread_free onto its free list:
@@ -279,6 +285,7 @@ void wait_out_freeing(const SliceDescriptor *page) noexcept
 {
 	while ((page->thread_free.load(std::memory_order_acquire) & kDelayedMask) == kDelayedFreeing)
 		__builtin_ia32_pause();
+	race::happens_after(&page->thread_free);
 }
 
 // Under the pool lock: takes an empty page of the heap off its queue and
@@ -302,6 +309,7 @@ void retire(PoolState *state, ThreadHeap *heap, SliceDescriptor *page) noexcept
 void process_delayed(PoolState *state, ThreadHeap *heap) noexcept
 {
 	uintptr_t chain = heap->delayed_free.exchange(0, std::memory_order_acquire);
+	race::happens_after(&heap->delayed_free);
 	for (auto *block = reinterpret_cast<FreeBlock *>(chain); block != nullptr;) {
 		FreeBlock *next = block_next(block);
 		SliceDescriptor *page = span_of(state, address_of(block));
@@ -330,13 +338,16 @@ void push_remote_chain(PoolState *state, SliceDescriptor *page, FreeBlock *head,
 				old, (old & ~kDelayedMask) | kDelayedFreeing, std::memory_order_acquire,
 				std::memory_order_relaxed))
 				continue;
+			race::happens_after(&page->thread_free);
 			ThreadHeap *owner = heap_at(state, page->heap_index);
 			uintptr_t delayed = owner->delayed_free.load(std::memory_order_relaxed);
 			do {
 				set_block_next(tail, reinterpret_cast<FreeBlock *>(delayed));
+				race::happens_before(&owner->delayed_free);
 			} while (!owner->delayed_free.compare_exchange_weak(
 			    delayed, address_of(head), std::memory_order_release, std::memory_order_relaxed));
 			old = page->thread_free.load(std::memory_order_relaxed);
+			race::happens_before(&page->thread_free);
 			while (!page->thread_free.compare_exchange_weak(
 			    old, (old & ~kDelayedMask) | kDelayedNone, std::memory_order_release,
 			    std::memory_order_relaxed)) {
@@ -345,6 +356,7 @@ void push_remote_chain(PoolState *state, SliceDescriptor *page, FreeBlock *head,
 		}
 		// acquire too: see push_remote
 		set_block_next(tail, reinterpret_cast<FreeBlock *>(old & ~kDelayedMask));
+		race::happens_before(&page->thread_free);
 		if (page->thread_free.compare_exchange_weak(
 			old, address_of(head) | mode, std::memory_order_acq_rel, std::memory_order_relaxed))
 			return;
@@ -447,6 +459,12 @@ SliceDescriptor *acquire_page_locked(PoolState *state, ThreadHeap *heap, unsigne
 	page->heap_index = heap->index;
 	page->free = nullptr;
 	page->thread_free.store(kDelayedNone, std::memory_order_relaxed);
+	// the two words other threads read and change without the lock, and
+	// the count the statistics walk reads while the owner changes it
+	// (walk.cpp, moving_used; TSan still checks every other access)
+	race::unordered(&page->owner_thread, sizeof(page->owner_thread));
+	race::unordered(&page->thread_free, sizeof(page->thread_free));
+	race::unordered(&page->used, sizeof(page->used));
 	tag_interior(state, first, count);
 	heap->classes_paged |= class_bit;
 	if (vg::active())
@@ -640,6 +658,7 @@ ThreadHeap *heap_create(PoolState *state, uint32_t thread, uint64_t pool_cookie)
 	heap->index = index;
 	heap->owner_thread = thread;
 	heap->pool_cookie = pool_cookie;
+	race::unordered(&heap->delayed_free, sizeof(heap->delayed_free)); // remote threads push
 	return heap;
 }
 
@@ -728,6 +747,7 @@ void heap_abandon(PoolState *state, ThreadHeap *heap) noexcept
 	for_each_page([](PageQueue &, SliceDescriptor *page) { set_delayed_mode(page, kDelayedNever); });
 	// ...and what it was told before is returned to the pages.
 	uintptr_t chain = heap->delayed_free.exchange(0, std::memory_order_acquire);
+	race::happens_after(&heap->delayed_free);
 	for (auto *block = reinterpret_cast<FreeBlock *>(chain); block != nullptr;) {
 		FreeBlock *next = block_next(block);
 		return_block(span_of(state, address_of(block)), block);

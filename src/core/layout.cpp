@@ -10,6 +10,7 @@
 #include "core/span_allocator.hpp"
 #include "libvmem.h"
 #include "platform/os.hpp"
+#include "util/race_annotations.hpp"
 #include "util/valgrind.hpp"
 
 namespace vmem::core {
@@ -110,6 +111,11 @@ int layout_init(PoolHeader *header, int fd, bool zero_when_new) noexcept
 	state->purge_pending.store(0, std::memory_order_relaxed);
 	state->purge_due_ns.store(0, std::memory_order_relaxed);
 	state->purged_slices = 0;
+	// read by every slow path without the lock, to decide whether to look
+	// further under it
+	race::unordered(&state->usage_policy, sizeof(state->usage_policy));
+	race::unordered(&state->purge_pending, sizeof(state->purge_pending));
+	race::unordered(&state->purge_due_ns, sizeof(state->purge_due_ns));
 	uintptr_t gap_end = slice_address(state, state->first_slice);
 	if (fd >= 0 && layout.gap_start < gap_end) {
 		uintptr_t reserve_from = align_down(layout.gap_start, page);

@@ -11,6 +11,7 @@
 #include "core/pool_directory.hpp"
 #include "util/bookkeeping.hpp"
 #include "util/error.hpp"
+#include "util/race_annotations.hpp"
 
 namespace vmem::core {
 
@@ -104,7 +105,11 @@ bool arm_exit_hook(ThreadCache &cache) noexcept
 {
 	if (cache.exit_hook_armed)
 		return true;
-	std::call_once(g_exit_key_once, [] { pthread_key_create(&g_exit_key, on_thread_exit); });
+	std::call_once(g_exit_key_once, [] {
+		pthread_key_create(&g_exit_key, on_thread_exit);
+		race::happens_before(&g_exit_key);
+	});
+	race::happens_after(&g_exit_key); // helgrind does not see pthread_once's own order
 	// any non-null value makes the key's destructor run at thread exit
 	if (pthread_setspecific(g_exit_key, &cache) != 0)
 		return false;

@@ -56,6 +56,10 @@ inline void undefined(const void *, size_t) noexcept {}
 inline void defined(const void *, size_t) noexcept {}
 #endif
 
+// Whether the process runs under the Valgrind tool named `tool`
+// ("memcheck", "helgrind", "drd").
+bool running_under_tool(const char *tool) noexcept;
+
 // Sets g_active: true under memcheck (not under callgrind or other
 // tools, whose instruction counts the requests would only inflate).
 void init() noexcept;

@@ -29,6 +29,18 @@ bool mapping_count_is_meaningful(void);
 			assert_int_equal(count_mappings(), (expected));                                      \
 	} while (0)
 
+/* helgrind and drd do not see the order atomics give: a block handed to
+ * another thread through an atomic slot is marked on both sides, sender
+ * before its store, receiver after its load.  Nothing otherwise. */
+#ifdef HAVE_VALGRIND_HELGRIND_H
+#include <valgrind/helgrind.h>
+#define test_hand_over(slot) ANNOTATE_HAPPENS_BEFORE(slot)
+#define test_take_over(slot) ANNOTATE_HAPPENS_AFTER(slot)
+#else
+#define test_hand_over(slot) ((void)(slot))
+#define test_take_over(slot) ((void)(slot))
+#endif
+
 /* True when the program runs under Valgrind (which also caps the address
  * space a program can reserve). */
 bool running_under_valgrind(void);
