@@ -12,13 +12,15 @@
 // fork mode (libvmmalloc's VMMALLOC_FORK) can ask instead for nothing
 // (shared), or for a copy of the pool in a new file that the child maps in
 // place of its copy-on-write mapping (the file made before the fork, filled
-// in the child).
+// in the child).  In the child, delayed frees that the parent's other
+// threads were making at the fork are ended as they would have ended them.
 #include "core/fork.hpp"
 
 #include <cstring>
 #include <utility>
 #include <pthread.h>
 
+#include "core/heap.hpp"
 #include "core/layout.hpp"
 #include "core/pool.hpp"
 #include "core/pool_directory.hpp"
@@ -146,9 +148,15 @@ void after_fork_in_parent() noexcept
 	directory::unlock();
 }
 
+void settle_pool(PoolRecord *record, void *) noexcept
+{
+	heap_settle_after_fork(state_of_record(record));
+}
+
 void after_fork_in_child() noexcept
 {
 	directory::for_each_live(adopt_copy, nullptr);
+	directory::for_each_live(settle_pool, nullptr);
 	directory::for_each_live(unlock_pool, nullptr);
 	directory::unlock();
 }

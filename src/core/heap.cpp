@@ -812,6 +812,22 @@ void heap_release_unused_locked(PoolState *state, ThreadHeap *heap) noexcept
 		release_heap_slabs_locked(state, unused);
 }
 
+void heap_settle_after_fork(PoolState *state) noexcept
+{
+	// The spans tile the slices ever handed out; one step per span, so a
+	// large pool of large blocks costs little.
+	for (uint32_t slice = state->first_slice; slice < state->fresh_slice;) {
+		SliceDescriptor &span = desc(state, slice);
+		slice += span.slice_count != 0 ? span.slice_count : 1;
+		if (span.kind != SliceKind::page)
+			continue;
+		uintptr_t word = span.thread_free.load(std::memory_order_relaxed);
+		if ((word & kDelayedMask) == kDelayedFreeing)
+			span.thread_free.store((word & ~kDelayedMask) | kDelayedNone,
+					       std::memory_order_relaxed);
+	}
+}
+
 void heap_release_empty_pages(PoolState *state, ThreadHeap *heap) noexcept
 {
 	LockGuard guard(state->lock);

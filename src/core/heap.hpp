@@ -147,6 +147,12 @@ void heap_release_unused_locked(PoolState *state, ThreadHeap *heap) noexcept;
 // heap_release_unused_locked, taking the pool lock.
 void heap_release_empty_pages(PoolState *state, ThreadHeap *heap) noexcept;
 
+// In a forked child, under the pool lock: ends the delayed frees that the
+// parent's other threads, absent from the child, were making at the fork
+// (pages left in mode FREEING), as those threads would have: without it
+// the child's next retire of such a page, or free into it, waits forever.
+void heap_settle_after_fork(PoolState *state) noexcept;
+
 // Heap slot `index`, which must be a head heap or lie in a slab present
 // (a slot in use, or on the chain of unused slots).
 ThreadHeap *heap_at(PoolState *state, uint32_t index) noexcept;
