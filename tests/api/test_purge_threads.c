@@ -468,6 +468,10 @@ static void purge_races_remote_frees_reclaims_and_thread_churn(void **state)
 		purges++;
 		if (vmem_check(f->vmp) != 1 && bad_checks++ == 0)
 			print_error("vmem_check during the race: %s\n", vmem_errormsg());
+		/* The pool lock is free only between these calls: without a
+		 * yield, a thread waiting for it can starve where threads
+		 * run one at a time (Valgrind ran this for over 8 minutes). */
+		sched_yield();
 	}
 	for (int i = 0; i < FREERS; i++)
 		pthread_join(freer_threads[i], NULL);
