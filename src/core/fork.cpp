@@ -121,10 +121,10 @@ void adopt_copy(PoolRecord *record, void *) noexcept
 	os::close_fd(record->fd);
 	record->fd = fd;
 	record->private_mapping = false; // the next fork makes the child's copy private in turn
-	PoolHeader *header = header_of_handle(record->base, os::page_size());
+	PoolHeader *header = header_of_handle(record->base, page);
 	header->fd = fd;
 	state_of(header)->fd = fd;
-	os::protect(pointer_at(record->base), os::page_size(), os::Access::none);
+	os::protect(pointer_at(record->base), page, os::Access::none);
 }
 
 // In the parent: the child's copy is the child's.

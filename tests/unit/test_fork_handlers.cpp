@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "cmocka_cxx.hpp"
+#include "pool_internals.hpp"
 #include "core/heap.hpp"
 #include "core/layout.hpp"
 #include "libvmem.h"
@@ -20,11 +21,6 @@ namespace {
 
 constexpr size_t kPoolSize = 2 * VMEM_MIN_POOL;
 constexpr size_t kBlockSize = 1024;
-
-PoolState *state_of_pool(VMEM *vmp)
-{
-	return state_of(header_of_handle(address_of(vmp), os::page_size()));
-}
 
 // A remote thread of the parent was telling the owner heap of a free into
 // a full page when the parent forked (mode FREEING); the child has no such

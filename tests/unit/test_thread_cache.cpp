@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "cmocka_cxx.hpp"
+#include "pool_internals.hpp"
 #include "core/layout.hpp"
 #include "core/span_allocator.hpp"
 #include "core/thread_cache.hpp"
@@ -27,11 +28,6 @@ char *map_pools(size_t count)
 	void *p = mmap(nullptr, count * kPoolSize, PROT_READ | PROT_WRITE,
 		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	return p == MAP_FAILED ? nullptr : static_cast<char *>(p);
-}
-
-PoolState *state_of_pool(VMEM *vmp)
-{
-	return state_of(header_of_handle(address_of(vmp), os::page_size()));
 }
 
 void thousand_pools_in_turn_keep_heaps_bounded(void **)
